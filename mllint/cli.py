@@ -1,0 +1,211 @@
+"""The ``mllint`` command line, modelled on ruff's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from mllint import __version__, output
+from mllint.config import ConfigError, Settings, discover, override
+from mllint.discovery import discover_files
+from mllint.registry import all_rules, rule_by_code, selected_rules
+from mllint.runner import RunResult, run
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+SUBCOMMANDS = ("check", "rule", "rules", "version")
+
+
+def _codes(value: str) -> list[str]:
+    return [code.strip().upper() for code in value.split(",") if code.strip()]
+
+
+def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders to lint (default: .)")
+    parser.add_argument("--select", type=_codes, help="comma-separated rule codes or prefixes to enable")
+    parser.add_argument("--extend-select", type=_codes, help="rule codes or prefixes to enable in addition")
+    parser.add_argument("--ignore", type=_codes, help="rule codes or prefixes to disable")
+    parser.add_argument(
+        "--exclude", type=lambda v: v.split(","), help="file patterns to exclude (replaces the defaults)"
+    )
+    parser.add_argument("--extend-exclude", type=lambda v: v.split(","), help="file patterns to exclude in addition")
+    parser.add_argument("--config", type=Path, help="a pyproject.toml (or TOML file) to read settings from")
+    parser.add_argument("--output-format", choices=output.FORMATS, default="text")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
+    parser.add_argument("--statistics", action="store_true", help="count findings per rule")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    gitignore = parser.add_mutually_exclusive_group()
+    gitignore.add_argument("--respect-gitignore", dest="respect_gitignore", action="store_true", default=None)
+    gitignore.add_argument("--no-respect-gitignore", dest="respect_gitignore", action="store_false")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of internal errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mllint", description="Find the silent bugs of machine-learning code.")
+    parser.add_argument("--version", action="version", version=f"mllint {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    _add_check_arguments(commands.add_parser("check", help="lint files (the default command)"))
+    rule = commands.add_parser("rule", help="show a rule's documentation")
+    rule.add_argument("code", help="a rule code (ML001) or name (double-softmax)")
+    rule.add_argument("--output-format", choices=("text", "json"), default="text")
+    rules = commands.add_parser("rules", help="list all rules")
+    rules.add_argument("--output-format", choices=("text", "json"), default="text")
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+class Progress:
+    """A one-line counter on a terminal for runs that take more than a moment; silent otherwise."""
+
+    DELAY = 1.0
+
+    def __init__(self, total: int, stream: TextIO, enabled: bool) -> None:
+        self.total = total
+        self.stream = stream
+        self.enabled = enabled and stream.isatty()
+        self.done = 0
+        self.started = time.monotonic()
+        self.shown = False
+
+    def advance(self, _path: Path) -> None:
+        self.done += 1
+        if not self.enabled or time.monotonic() - self.started < self.DELAY:
+            return
+        if self.done % 25 == 0 or self.done == self.total:
+            self.stream.write(f"\rChecking files: {self.done}/{self.total}")
+            self.stream.flush()
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    start = args.paths[0] if args.paths else Path.cwd()
+    settings = discover(start, args.config)
+    return override(
+        settings,
+        select=tuple(args.select) if args.select is not None else None,
+        extend_select=tuple(settings.extend_select) + tuple(args.extend_select or ()) if args.extend_select else None,
+        ignore=tuple(settings.ignore) + tuple(args.ignore) if args.ignore else None,
+        exclude=tuple(args.exclude) if args.exclude else None,
+        extend_exclude=tuple(settings.extend_exclude) + tuple(args.extend_exclude) if args.extend_exclude else None,
+        respect_gitignore=args.respect_gitignore,
+    )
+
+
+def command_check(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    rules = selected_rules(settings)
+    files = list(discover_files(args.paths or [Path(".")], settings))
+    progress = Progress(len(files), sys.stderr, enabled=not args.quiet)
+    try:
+        result = run(files, rules, settings, on_file=progress.advance)
+    finally:
+        progress.close()
+    report(result, rules, args)
+    if result.failures:
+        return EXIT_ERROR
+    if result.diagnostics and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def report(result: RunResult, rules: list, args: argparse.Namespace) -> None:
+    stream = sys.stdout
+    style = output.Style.for_stream(stream)
+    if args.statistics:
+        output.write_statistics(result.diagnostics, stream, style)
+    elif args.output_format == "json":
+        output.write_json(result.diagnostics, stream)
+    elif args.output_format == "sarif":
+        output.write_sarif(result.diagnostics, rules, stream)
+    elif args.output_format == "github":
+        output.write_github(result.diagnostics, stream)
+    else:
+        output.write_text(result.diagnostics, result.failures, stream, style, quiet=args.quiet)
+    if args.output_format != "text":
+        for failure in result.failures:
+            sys.stderr.write(f"error: rule {failure.code} failed on {failure.path}: {failure.message}\n")
+
+
+def command_rule(args: argparse.Namespace) -> int:
+    rule = rule_by_code(args.code)
+    if rule is None:
+        sys.stderr.write(f"error: unknown rule `{args.code}` (see `mllint rules`)\n")
+        return EXIT_ERROR
+    if args.output_format == "json":
+        print(json.dumps(_rule_json(rule), indent=2))
+    else:
+        print(f"# {rule.name} ({rule.code})\n")
+        print(f"{rule.summary}\n")
+        print(f"Default: {'on' if rule.default_enabled else 'off'}, severity {rule.severity}\n")
+        print(rule.documentation())
+    return EXIT_CLEAN
+
+
+def _rule_json(rule: type) -> dict[str, object]:
+    return {
+        "code": rule.code,
+        "name": rule.name,
+        "summary": rule.summary,
+        "severity": rule.severity,
+        "default_enabled": rule.default_enabled,
+        "explanation": rule.documentation(),
+        "url": rule.url(),
+    }
+
+
+def command_rules(args: argparse.Namespace) -> int:
+    rules = all_rules()
+    if args.output_format == "json":
+        print(json.dumps([_rule_json(rule) for rule in rules], indent=2))
+        return EXIT_CLEAN
+    width = max((len(rule.name) for rule in rules), default=0)
+    for rule in rules:
+        state = "on " if rule.default_enabled else "off"
+        print(f"{rule.code}  {rule.name:<{width}}  {state}  {rule.summary}")
+    return EXIT_CLEAN
+
+
+COMMANDS = {"check": command_check, "rule": command_rule, "rules": command_rules}
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """``mllint src/`` means ``mllint check src/``, as with ruff."""
+    argv = list(argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "check")
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(normalize_argv(sys.argv[1:] if argv is None else argv))
+    if args.command == "version":
+        print(f"mllint {__version__}")
+        return EXIT_CLEAN
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return EXIT_ERROR
+    except Exception as error:  # noqa: BLE001 - the last line of defence: a message, not a traceback
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        else:
+            sys.stderr.write(
+                f"error: internal error: {type(error).__name__}: {error} (run with --verbose for details)\n"
+            )
+        return EXIT_ERROR

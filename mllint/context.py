@@ -1,0 +1,113 @@
+"""Everything a rule may ask about the module it checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from mllint.semantic.names import NameTable
+from mllint.semantic.scan import ModuleScan, ScopeTable
+
+if TYPE_CHECKING:
+    from mllint.semantic.cfg import ControlFlowGraph
+    from mllint.semantic.project import ProjectIndex
+
+NodeT = TypeVar("NodeT", bound=cst.CSTNode)
+
+
+class ModuleContext:
+    """One parsed module with its semantic tables; created by the engine, read by rules."""
+
+    def __init__(
+        self,
+        path: Path,
+        source: str,
+        tree: cst.Module,
+        module_name: str,
+        is_package: bool = False,
+    ) -> None:
+        self.path = path
+        self.source = source
+        self.tree = tree
+        self.module_name = module_name
+        self.names = NameTable(module_name, is_package)
+        scan = ModuleScan(self.names)
+        tree.visit(scan)
+        self.parents = scan.parents
+        self.functions = scan.functions
+        self.classes = scan.classes
+        self.calls = scan.calls
+        self.scopes: dict[cst.FunctionDef | None, ScopeTable] = scan.scopes
+        self.project: ProjectIndex | None = None
+        self._cfgs: dict[cst.FunctionDef, ControlFlowGraph] = {}
+
+    # -- tree navigation ---------------------------------------------------------------------
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.parents.get(node)
+
+    def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+        parent = self.parents.get(node)
+        while parent is not None:
+            yield parent
+            parent = self.parents.get(parent)
+
+    def enclosing(self, node: cst.CSTNode, kind: type[NodeT] | tuple[type[NodeT], ...]) -> NodeT | None:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, kind):
+                return ancestor  # type: ignore[return-value]
+        return None
+
+    def enclosing_function(self, node: cst.CSTNode) -> cst.FunctionDef | None:
+        return self.enclosing(node, cst.FunctionDef)
+
+    def enclosing_class(self, node: cst.CSTNode) -> cst.ClassDef | None:
+        """The class whose method contains ``node`` (directly, not through a nested class)."""
+        function = self.enclosing_function(node)
+        while function is not None:
+            parent = self.enclosing(function, (cst.FunctionDef, cst.ClassDef))
+            if isinstance(parent, cst.ClassDef):
+                return parent
+            function = parent
+        return None
+
+    def statement(self, node: cst.CSTNode) -> cst.BaseStatement | cst.BaseSmallStatement | None:
+        """The innermost statement that contains ``node``."""
+        if isinstance(node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):
+            return node
+        return self.enclosing(node, (cst.BaseSmallStatement, cst.BaseCompoundStatement))
+
+    # -- names -------------------------------------------------------------------------------
+    def qualname(self, expr: cst.BaseExpression) -> str | None:
+        """What an imported or module-level name (or attribute chain on one) refers to."""
+        return self.names.qualname(expr)
+
+    def scope_of(self, node: cst.CSTNode) -> ScopeTable:
+        return self.scopes[self.enclosing_function(node)]
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.tree.code_for_node(node)
+
+    # -- positions ---------------------------------------------------------------------------
+    @cached_property
+    def _positions(self) -> dict[cst.CSTNode, CodeRange]:
+        # computed only for modules that report something: it costs a second pass over the tree
+        wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
+        return dict(wrapper.resolve(PositionProvider))
+
+    def range(self, node: cst.CSTNode) -> CodeRange:
+        return self._positions[node]
+
+    # -- semantic layer ----------------------------------------------------------------------
+    def cfg(self, function: cst.FunctionDef | None = None) -> ControlFlowGraph:
+        """The control-flow graph of a function (of the module body when ``function`` is None)."""
+        from mllint.semantic.cfg import build_cfg
+
+        key = function if function is not None else self.tree
+        if key not in self._cfgs:
+            self._cfgs[key] = build_cfg(key)  # type: ignore[index]
+        return self._cfgs[key]  # type: ignore[index]

@@ -1,0 +1,57 @@
+"""The positioned result of a run: what every output format prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mllint.rule import Severity
+
+#: engine diagnostics for files that could not be checked (not a rule: cannot be selected away)
+INVALID_FILE_CODE = "ML000"
+INVALID_FILE_NAME = "invalid-file"
+
+
+@dataclass(frozen=True)
+class Position:
+    row: int
+    #: 1-based, as ruff reports it
+    column: int
+
+
+@dataclass(frozen=True)
+class RelatedLocation:
+    path: Path
+    start: Position
+    end: Position
+    message: str
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    name: str
+    message: str
+    path: Path
+    start: Position
+    end: Position
+    severity: Severity = "error"
+    url: str | None = None
+    noqa_row: int | None = None
+    related: list[RelatedLocation] = field(default_factory=list)
+    fix: dict[str, Any] | None = None
+    cell: int | None = None
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (str(self.path), self.start.row, self.start.column, self.code)
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """A rule that raised on one file: reported, and the run marked incomplete."""
+
+    code: str
+    path: Path
+    message: str

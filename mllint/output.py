@@ -1,0 +1,222 @@
+"""Output formats: text (for people), json (ruff-compatible), sarif 2.1.0 and GitHub annotations."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from mllint import __version__
+from mllint.diagnostics import Diagnostic, RuleFailure
+from mllint.rule import Rule
+
+FORMATS = ("text", "json", "sarif", "github")
+
+_COLOURS = {"bold": "1", "red": "31", "cyan": "36", "yellow": "33", "dim": "2", "green": "32"}
+
+
+class Style:
+    """ANSI colour only when writing to a terminal, never when NO_COLOR is set or in CI pipes."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> Style:
+        if os.environ.get("NO_COLOR"):
+            return cls(False)
+        if os.environ.get("FORCE_COLOR"):
+            return cls(True)
+        return cls(hasattr(stream, "isatty") and stream.isatty())
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.enabled or not styles:
+            return text
+        codes = ";".join(_COLOURS[style] for style in styles)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+
+def display_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _where(diagnostic: Diagnostic) -> str:
+    cell = f"cell {diagnostic.cell}:" if diagnostic.cell is not None else ""
+    return f"{display_path(diagnostic.path)}:{cell}{diagnostic.start.row}:{diagnostic.start.column}"
+
+
+def write_text(
+    diagnostics: Sequence[Diagnostic],
+    failures: Sequence[RuleFailure],
+    stream: TextIO,
+    style: Style,
+    quiet: bool = False,
+) -> None:
+    for d in diagnostics:
+        fixable = " [*]" if d.fix is not None else ""
+        head = f"{style(_where(d), 'bold')}: {style(d.code, 'red', 'bold')}{fixable} {d.message}"
+        stream.write(head + "\n")
+        for note in d.related:
+            where = f"{display_path(note.path)}:{note.start.row}:{note.start.column}"
+            stream.write(f"  {style('note:', 'cyan')} {where}: {note.message}\n")
+    if quiet:
+        return
+    for failure in failures:
+        stream.write(
+            f"{style('error:', 'red', 'bold')} rule {failure.code} failed on "
+            f"{display_path(failure.path)}: {failure.message}\n"
+        )
+    found = len(diagnostics)
+    if found:
+        stream.write(style(f"Found {found} error{'s' if found != 1 else ''}.", "bold") + "\n")
+        fixable = sum(1 for d in diagnostics if d.fix is not None)
+        if fixable:
+            stream.write(f"[*] {fixable} fixable with the `--fix` option.\n")
+    else:
+        stream.write(style("All checks passed!", "green") + "\n")
+
+
+def write_statistics(diagnostics: Sequence[Diagnostic], stream: TextIO, style: Style) -> None:
+    counts = Counter((d.code, d.name) for d in diagnostics)
+    for (code, name), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        stream.write(f"{count:>5}\t{style(code, 'red', 'bold')}\t{name}\n")
+
+
+def _position(row: int, column: int) -> dict[str, int]:
+    return {"row": row, "column": column}
+
+
+def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
+    """ruff 0.17's JSON fields, then ours (``related``, extra keys other tools ignore)."""
+    return {
+        "cell": d.cell,
+        "code": d.code,
+        "end_location": _position(d.end.row, d.end.column),
+        "filename": str(d.path.resolve()),
+        "fix": d.fix,
+        "location": _position(d.start.row, d.start.column),
+        "message": d.message,
+        "noqa_row": d.noqa_row,
+        "url": d.url,
+        "name": d.name,
+        "severity": d.severity,
+        "related": [
+            {
+                "filename": str(note.path.resolve()),
+                "location": _position(note.start.row, note.start.column),
+                "end_location": _position(note.end.row, note.end.column),
+                "message": note.message,
+            }
+            for note in d.related
+        ],
+    }
+
+
+def write_json(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
+    json.dump([diagnostic_to_json(d) for d in diagnostics], stream, indent=2)
+    stream.write("\n")
+
+
+_SARIF_LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def _sarif_region(start_row: int, start_col: int, end_row: int, end_col: int) -> dict[str, int]:
+    return {"startLine": start_row, "startColumn": start_col, "endLine": end_row, "endColumn": end_col}
+
+
+def _sarif_location(path: Path, region: dict[str, int], message: str | None = None) -> dict[str, Any]:
+    location: dict[str, Any] = {
+        "physicalLocation": {"artifactLocation": {"uri": path.resolve().as_uri()}, "region": region}
+    }
+    if message is not None:
+        location["message"] = {"text": message}
+    return location
+
+
+def sarif_document(diagnostics: Sequence[Diagnostic], rules: Sequence[type[Rule]]) -> dict[str, Any]:
+    described = [
+        {
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.documentation()},
+            "help": {"text": rule.documentation(), "markdown": rule.documentation()},
+            "helpUri": rule.url(),
+            "defaultConfiguration": {"level": _SARIF_LEVELS[rule.severity], "enabled": rule.default_enabled},
+        }
+        for rule in rules
+    ]
+    index = {rule.code: position for position, rule in enumerate(rules)}
+    results = []
+    for d in diagnostics:
+        result: dict[str, Any] = {
+            "ruleId": d.code,
+            "level": _SARIF_LEVELS[d.severity],
+            "message": {"text": d.message},
+            "locations": [_sarif_location(d.path, _sarif_region(d.start.row, d.start.column, d.end.row, d.end.column))],
+        }
+        if d.code in index:
+            result["ruleIndex"] = index[d.code]
+        if d.related:
+            result["relatedLocations"] = [
+                {
+                    "id": number,
+                    **_sarif_location(
+                        n.path, _sarif_region(n.start.row, n.start.column, n.end.row, n.end.column), n.message
+                    ),
+                }
+                for number, n in enumerate(d.related)
+            ]
+        results.append(result)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "mllint",
+                        "version": __version__,
+                        "informationUri": "https://github.com/mllint-dev/mllint",
+                        "rules": described,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+
+
+def write_sarif(diagnostics: Sequence[Diagnostic], rules: Sequence[type[Rule]], stream: TextIO) -> None:
+    json.dump(sarif_document(diagnostics, rules), stream, indent=2)
+    stream.write("\n")
+
+
+def _escape_github(text: str, property_value: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if property_value:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def write_github(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
+    levels = {"error": "error", "warning": "warning", "info": "notice"}
+    for d in diagnostics:
+        properties = ",".join(
+            [
+                f"file={_escape_github(display_path(d.path), True)}",
+                f"line={d.start.row}",
+                f"col={d.start.column}",
+                f"endLine={d.end.row}",
+                f"endColumn={d.end.column}",
+                f"title={d.code}",
+            ]
+        )
+        message = _escape_github(f"{_where(d)}: {d.code} {d.message}")
+        stream.write(f"::{levels[d.severity]} {properties}::{message}\n")

@@ -1,0 +1,63 @@
+"""The contract between the engine and the rule catalog.
+
+A rule is a subclass of :class:`Rule` living in its own module of ``mllint.rules``.
+Its class docstring is its user documentation, written in ruff's shape
+(``## What it does`` / ``## Why is this bad?`` / ``## Example`` / ``## Use instead``).
+The engine calls :meth:`Rule.check` once per module and turns the returned
+:class:`Finding` objects into positioned diagnostics; a rule never formats output.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from mllint.context import ModuleContext
+
+Severity = Literal["error", "warning", "info"]
+
+
+@dataclass(frozen=True)
+class Related:
+    """A secondary location that explains a finding (where the softmax is, where the loss is)."""
+
+    node: cst.CSTNode
+    message: str
+    #: the module the node belongs to, when it is not the module being checked
+    context: ModuleContext | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a rule reports: the node to underline and why."""
+
+    node: cst.CSTNode
+    message: str
+    related: tuple[Related, ...] = field(default=())
+
+
+class Rule:
+    """Base class of every rule; subclasses set the class attributes below."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    #: one line, shown by ``mllint rules``
+    summary: ClassVar[str]
+    severity: ClassVar[Severity] = "error"
+    default_enabled: ClassVar[bool] = True
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        raise NotImplementedError
+
+    @classmethod
+    def documentation(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "")
+
+    @classmethod
+    def url(cls) -> str:
+        return f"https://github.com/mllint-dev/mllint/blob/main/docs/rules.md#{cls.code.lower()}"

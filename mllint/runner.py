@@ -1,0 +1,204 @@
+"""Reading, parsing, indexing and checking: a run from paths to diagnostics."""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import tokenize
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from mllint.config import Settings
+from mllint.context import ModuleContext
+from mllint.diagnostics import (
+    INVALID_FILE_CODE,
+    INVALID_FILE_NAME,
+    Diagnostic,
+    Position,
+    RelatedLocation,
+    RuleFailure,
+)
+from mllint.noqa import is_suppressed, noqa_lines
+from mllint.rule import Finding, Rule
+from mllint.semantic.project import ProjectIndex
+
+
+@dataclass
+class RunResult:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    failures: list[RuleFailure] = field(default_factory=list)
+    files_checked: int = 0
+
+
+class SourceError(Exception):
+    """A file that cannot be checked; becomes an ML000 diagnostic."""
+
+    def __init__(self, message: str, row: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+def module_name_for(path: Path, root: Path) -> tuple[str, bool]:
+    """Dotted module name: the path below the run's root, or below the topmost package folder.
+
+    Names from the root keep two ``main.py`` of different example folders apart; imports that
+    name a shorter path are matched by suffix in the project index.
+    """
+    path = path.resolve()
+    is_package = path.name == "__init__.py"
+    try:
+        parts = list(path.relative_to(root).parts)
+    except ValueError:
+        parts = [path.name]
+        folder = path.parent
+        while (folder / "__init__.py").is_file() and folder != folder.parent:
+            parts.insert(0, folder.name)
+            folder = folder.parent
+    parts[-1] = path.stem
+    if is_package:
+        parts.pop()
+    return ".".join(part for part in parts if part.isidentifier()), is_package
+
+
+def decode_source(data: bytes) -> str:
+    """Text of a Python file: UTF-8 (with or without BOM) or the encoding its coding cookie names."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as error:
+        reason = getattr(error, "reason", None) or str(error)
+        raise SourceError(f"cannot decode file: {reason}") from error
+    if "\0" in text:
+        raise SourceError("file contains a NUL byte")
+    return text.removeprefix("\ufeff")
+
+
+def read_source(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError as error:
+        raise SourceError("is a directory, not a Python file") from error
+    except FileNotFoundError as error:
+        raise SourceError("no such file (or a broken symbolic link)") from error
+    except OSError as error:
+        raise SourceError(f"cannot read file: {error.strerror or error}") from error
+    return decode_source(data)
+
+
+def parse_source(source: str) -> cst.Module:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        raise SourceError(f"syntax error: {error.message}", error.raw_line, error.raw_column + 1) from error
+    except RecursionError as error:
+        raise SourceError("too deeply nested to parse") from error
+
+
+def build_context(path: Path, source: str, root: Path) -> ModuleContext:
+    tree = parse_source(source)
+    module_name, is_package = module_name_for(path, root)
+    try:
+        return ModuleContext(path, source, tree, module_name, is_package)
+    except RecursionError as error:
+        raise SourceError("too deeply nested to analyze") from error
+
+
+def invalid_file(path: Path, error: SourceError) -> Diagnostic:
+    where = Position(error.row, error.column)
+    return Diagnostic(INVALID_FILE_CODE, INVALID_FILE_NAME, str(error), path, where, where, "error")
+
+
+def _ignored_codes(path: Path, settings: Settings) -> tuple[str, ...]:
+    try:
+        relative = path.resolve().relative_to(settings.root).as_posix()
+    except ValueError:
+        relative = path.as_posix()
+    codes: list[str] = []
+    for pattern, ignored in settings.per_file_ignores.items():
+        if fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(path.name, pattern):
+            codes.extend(code.upper() for code in ignored)
+    return tuple(codes)
+
+
+def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding) -> Diagnostic:
+    span = ctx.range(finding.node)
+    related = []
+    for note in finding.related:
+        owner = note.context or ctx
+        note_span = owner.range(note.node)
+        related.append(
+            RelatedLocation(
+                owner.path,
+                Position(note_span.start.line, note_span.start.column + 1),
+                Position(note_span.end.line, note_span.end.column + 1),
+                note.message,
+            )
+        )
+    return Diagnostic(
+        code=rule.code,
+        name=rule.name,
+        message=finding.message,
+        path=ctx.path,
+        start=Position(span.start.line, span.start.column + 1),
+        end=Position(span.end.line, span.end.column + 1),
+        severity=rule.severity,
+        url=rule.url(),
+        noqa_row=span.start.line,
+        related=related,
+    )
+
+
+def check_module(
+    ctx: ModuleContext, rules: Iterable[type[Rule]], settings: Settings
+) -> tuple[list[Diagnostic], list[RuleFailure]]:
+    """Run the rules on one indexed module; a rule that raises is recorded, never fatal."""
+    ignored = _ignored_codes(ctx.path, settings)
+    noqa = noqa_lines(ctx.source)
+    diagnostics: list[Diagnostic] = []
+    failures: list[RuleFailure] = []
+    for rule in rules:
+        if any(rule.code.startswith(prefix) for prefix in ignored):
+            continue
+        try:
+            found = [to_diagnostic(rule, ctx, finding) for finding in rule().check(ctx)]
+        except RecursionError:
+            failures.append(RuleFailure(rule.code, ctx.path, "too deeply nested to analyze"))
+            continue
+        except Exception as error:  # noqa: BLE001 - one rule must never stop the others
+            failures.append(RuleFailure(rule.code, ctx.path, f"{type(error).__name__}: {error}"))
+            continue
+        diagnostics.extend(d for d in found if not is_suppressed(d.code, d.start.row, noqa))
+    return diagnostics, failures
+
+
+def run(
+    paths: Iterable[Path],
+    rules: list[type[Rule]],
+    settings: Settings,
+    on_file: Callable[[Path], None] | None = None,
+) -> RunResult:
+    """Lint files: read and index all of them first, so rules see facts across files."""
+    result = RunResult()
+    project = ProjectIndex()
+    contexts: list[ModuleContext] = []
+    for path in paths:
+        result.files_checked += 1
+        try:
+            ctx = build_context(path, read_source(path), settings.root)
+        except SourceError as error:
+            result.diagnostics.append(invalid_file(path, error))
+            continue
+        project.add(ctx)
+        contexts.append(ctx)
+    for ctx in contexts:
+        diagnostics, failures = check_module(ctx, rules, settings)
+        result.diagnostics.extend(diagnostics)
+        result.failures.extend(failures)
+        if on_file is not None:
+            on_file(ctx.path)
+    result.diagnostics.sort(key=lambda d: d.sort_key)
+    return result

@@ -1,0 +1,187 @@
+"""What the engine knows about the ML libraries, by qualified name.
+
+Rules ask questions such as "is this an optimizer?" instead of matching spellings. Public aliases
+(``torch.nn.CrossEntropyLoss`` and ``torch.nn.modules.loss.CrossEntropyLoss``) are normalized here.
+"""
+
+from __future__ import annotations
+
+_ALIASES = {
+    "torch.nn.modules.loss.": "torch.nn.",
+    "torch.nn.modules.activation.": "torch.nn.",
+    "torch.nn.modules.module.": "torch.nn.",
+    "torch.nn.modules.container.": "torch.nn.",
+    "torch.optim.optimizer.": "torch.optim.",
+    "torch.cuda.amp.": "torch.amp.",
+    "torch.cuda.amp.grad_scaler.": "torch.amp.",
+    "torch.amp.grad_scaler.": "torch.amp.",
+    "torch.nn.parallel.distributed.": "torch.nn.parallel.",
+    "torch.nn.parallel.data_parallel.": "torch.nn.parallel.",
+    "torch.nn.DataParallel": "torch.nn.parallel.DataParallel",
+    "keras.src.": "keras.",
+    "tensorflow.keras.": "keras.",
+    "tf.keras.": "keras.",
+}
+
+_OPTIMIZER_PREFIXES = ("torch.optim.", "transformers.optimization.", "timm.optim.", "apex.optimizers.")
+_SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "timm.scheduler.")
+_SCHEDULER_FACTORIES = (
+    "transformers.get_linear_schedule_with_warmup",
+    "transformers.get_cosine_schedule_with_warmup",
+    "transformers.get_scheduler",
+    "transformers.optimization.get_linear_schedule_with_warmup",
+    "transformers.optimization.get_cosine_schedule_with_warmup",
+    "transformers.optimization.get_scheduler",
+    "diffusers.optimization.get_scheduler",
+)
+_NOT_OPTIMIZERS = {"torch.optim.Optimizer", "torch.optim.lr_scheduler", "torch.optim.swa_utils"}
+
+#: losses that apply (log_)softmax / sigmoid to their input themselves
+LOGIT_LOSSES = {
+    "torch.nn.CrossEntropyLoss": "softmax",
+    "torch.nn.functional.cross_entropy": "softmax",
+    "torch.nn.BCEWithLogitsLoss": "sigmoid",
+    "torch.nn.functional.binary_cross_entropy_with_logits": "sigmoid",
+    "torch.nn.MultiLabelSoftMarginLoss": "sigmoid",
+    "torch.nn.functional.multilabel_soft_margin_loss": "sigmoid",
+    "optax.softmax_cross_entropy": "softmax",
+    "optax.softmax_cross_entropy_with_integer_labels": "softmax",
+    "optax.sigmoid_binary_cross_entropy": "sigmoid",
+}
+#: losses that expect log-probabilities
+LOG_PROB_LOSSES = {
+    "torch.nn.NLLLoss",
+    "torch.nn.functional.nll_loss",
+    "torch.nn.KLDivLoss",
+    "torch.nn.functional.kl_div",
+}
+#: losses that expect probabilities
+PROB_LOSSES = {"torch.nn.BCELoss", "torch.nn.functional.binary_cross_entropy"}
+
+#: normalizing activations, by the kind of normalization they apply
+ACTIVATIONS = {
+    "torch.softmax": "softmax",
+    "torch.nn.functional.softmax": "softmax",
+    "torch.Tensor.softmax": "softmax",
+    "torch.nn.Softmax": "softmax",
+    "torch.log_softmax": "log_softmax",
+    "torch.nn.functional.log_softmax": "log_softmax",
+    "torch.nn.LogSoftmax": "log_softmax",
+    "torch.sigmoid": "sigmoid",
+    "torch.nn.functional.sigmoid": "sigmoid",
+    "torch.nn.Sigmoid": "sigmoid",
+    "jax.nn.softmax": "softmax",
+    "jax.nn.log_softmax": "log_softmax",
+    "jax.nn.sigmoid": "sigmoid",
+    "flax.linen.softmax": "softmax",
+    "flax.linen.log_softmax": "log_softmax",
+    "flax.linen.sigmoid": "sigmoid",
+}
+#: tensor methods with the same meaning (``x.softmax(dim=1)``)
+ACTIVATION_METHODS = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
+
+MODULE_BASES = {
+    "torch.nn.Module",
+    "torch.nn.Sequential",
+    "torch.nn.ModuleList",
+    "lightning.LightningModule",
+    "lightning.pytorch.LightningModule",
+    "pytorch_lightning.LightningModule",
+    "transformers.PreTrainedModel",
+    "flax.linen.Module",
+    "keras.Model",
+    "keras.Sequential",
+    "keras.layers.Layer",
+}
+LIGHTNING_BASES = {
+    "lightning.LightningModule",
+    "lightning.pytorch.LightningModule",
+    "pytorch_lightning.LightningModule",
+    "pl.LightningModule",
+}
+GRAD_SCALERS = {"torch.amp.GradScaler"}
+
+SKLEARN_TRANSFORMER_MODULES = (
+    "sklearn.preprocessing.",
+    "sklearn.impute.",
+    "sklearn.feature_selection.",
+    "sklearn.feature_extraction.",
+    "sklearn.decomposition.",
+    "sklearn.random_projection.",
+    "sklearn.kernel_approximation.",
+    "sklearn.manifold.",
+)
+SKLEARN_SPLITTERS = {
+    "sklearn.model_selection.train_test_split",
+    "sklearn.cross_validation.train_test_split",
+}
+SKLEARN_CV = {
+    "sklearn.model_selection.cross_val_score",
+    "sklearn.model_selection.cross_validate",
+    "sklearn.model_selection.cross_val_predict",
+    "sklearn.model_selection.GridSearchCV",
+    "sklearn.model_selection.RandomizedSearchCV",
+    "sklearn.model_selection.HalvingGridSearchCV",
+    "sklearn.model_selection.learning_curve",
+    "sklearn.model_selection.validation_curve",
+    "sklearn.model_selection.permutation_test_score",
+}
+SKLEARN_PIPELINES = {
+    "sklearn.pipeline.Pipeline",
+    "sklearn.pipeline.make_pipeline",
+    "imblearn.pipeline.Pipeline",
+    "imblearn.pipeline.make_pipeline",
+    "sklearn.compose.ColumnTransformer",
+    "sklearn.compose.make_column_transformer",
+}
+
+
+def normalize(qualname: str) -> str:
+    """The public name of an API reached through an internal module path or a re-export."""
+    for prefix, public in _ALIASES.items():
+        if qualname.startswith(prefix):
+            return public + qualname[len(prefix) :]
+    return qualname
+
+
+def is_optimizer_class(qualname: str) -> bool:
+    qualname = normalize(qualname)
+    if qualname in _NOT_OPTIMIZERS or qualname.startswith(_SCHEDULER_PREFIXES):
+        return False
+    tail = qualname.rsplit(".", 1)[-1]
+    return qualname.startswith(_OPTIMIZER_PREFIXES) and tail[:1].isupper()
+
+
+def is_scheduler_class(qualname: str) -> bool:
+    qualname = normalize(qualname)
+    tail = qualname.rsplit(".", 1)[-1]
+    if qualname in _SCHEDULER_FACTORIES:
+        return True
+    return qualname.startswith(_SCHEDULER_PREFIXES) and tail[:1].isupper()
+
+
+def is_plateau_scheduler(qualname: str) -> bool:
+    return normalize(qualname).endswith("ReduceLROnPlateau")
+
+
+def is_grad_scaler(qualname: str) -> bool:
+    return normalize(qualname) in GRAD_SCALERS
+
+
+def is_loss(qualname: str) -> bool:
+    qualname = normalize(qualname)
+    if qualname in LOGIT_LOSSES or qualname in LOG_PROB_LOSSES or qualname in PROB_LOSSES:
+        return True
+    tail = qualname.rsplit(".", 1)[-1]
+    if qualname.startswith("torch.nn.functional."):
+        return tail.endswith("_loss") or tail in {"cross_entropy", "binary_cross_entropy", "kl_div"}
+    return qualname.startswith("torch.nn.") and tail.endswith("Loss")
+
+
+def activation_kind(qualname: str) -> str | None:
+    return ACTIVATIONS.get(normalize(qualname))
+
+
+def is_sklearn_transformer(qualname: str) -> bool:
+    tail = qualname.rsplit(".", 1)[-1]
+    return qualname.startswith(SKLEARN_TRANSFORMER_MODULES) and tail[:1].isupper()

@@ -1,0 +1,83 @@
+"""Qualified names from a module's own import table.
+
+libcst's stock QualifiedNameProvider builds full scope metadata, several times the cost of the
+parse. Rules only need "what does ``F.softmax`` mean here?", which a table of the module's
+imports and top-level definitions answers in one dictionary lookup per name.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+
+def dotted_name(expr: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name, else None."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if not isinstance(expr, cst.Name):
+        return None
+    parts.append(expr.value)
+    return ".".join(reversed(parts))
+
+
+def _module_path(node: cst.BaseExpression | None) -> str:
+    return dotted_name(node) or "" if node is not None else ""
+
+
+class NameTable:
+    """Local name -> fully qualified name, for imports and top-level definitions."""
+
+    def __init__(self, module_name: str, is_package: bool = False) -> None:
+        self.module_name = module_name
+        self.is_package = is_package
+        self.bindings: dict[str, str] = {}
+
+    def _package(self, level: int) -> str:
+        parts = self.module_name.split(".") if self.module_name else []
+        if not self.is_package:
+            parts = parts[:-1]
+        if level > 1:
+            parts = parts[: len(parts) - (level - 1)]
+        return ".".join(parts)
+
+    def add_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _module_path(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.bindings[alias.asname.name.value] = full
+            else:
+                # ``import torch.nn`` binds ``torch``
+                head = full.split(".")[0]
+                self.bindings.setdefault(head, head)
+
+    def add_import_from(self, node: cst.ImportFrom) -> None:
+        base = _module_path(node.module)
+        level = len(node.relative)
+        if level:
+            package = self._package(level)
+            base = f"{package}.{base}".strip(".") if base else package
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = _module_path(alias.name)
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.bindings[local] = f"{base}.{name}" if base else name
+
+    def add_definition(self, name: str) -> None:
+        """A class or function defined at the top level of this module."""
+        self.bindings.setdefault(name, f"{self.module_name}.{name}" if self.module_name else name)
+
+    def qualname(self, expr: cst.BaseExpression) -> str | None:
+        """The qualified name an expression refers to, when it is an imported or defined name."""
+        dotted = dotted_name(expr)
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        target = self.bindings.get(head)
+        if target is None:
+            return None
+        return f"{target}.{rest}" if rest else target
