@@ -140,7 +140,8 @@ class ProjectIndex:
         def shared(name: str) -> int:
             parts = name.split(".")
             return next(
-                (i for i, (a, b) in enumerate(zip(parts, near_parts)) if a != b), min(len(parts), len(near_parts))
+                (i for i, (a, b) in enumerate(zip(parts, near_parts, strict=False)) if a != b),
+                min(len(parts), len(near_parts)),
             )
 
         return table[max(candidates, key=shared)]

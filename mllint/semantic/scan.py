@@ -46,8 +46,7 @@ def _targets(
     if isinstance(target, (cst.Tuple, cst.List)):
         found: list[tuple[cst.BaseExpression, tuple[int, ...]]] = []
         for index, element in enumerate(target.elements):
-            inner = element.value if not isinstance(element, cst.StarredElement) else element.value
-            found.extend(_targets(inner, (*path, index)))
+            found.extend(_targets(element.value, (*path, index)))
         return found
     return [(target, path)]
 
