@@ -34,6 +34,9 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
         "--exclude", type=lambda v: v.split(","), help="file patterns to exclude (replaces the defaults)"
     )
     parser.add_argument("--extend-exclude", type=lambda v: v.split(","), help="file patterns to exclude in addition")
+    parser.add_argument(
+        "--force-exclude", action="store_true", default=None, help="apply exclusions to files named explicitly too"
+    )
     parser.add_argument("--config", type=Path, help="a pyproject.toml (or TOML file) to read settings from")
     parser.add_argument("--output-format", choices=output.FORMATS, default="text")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
@@ -99,6 +102,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         exclude=tuple(args.exclude) if args.exclude else None,
         extend_exclude=tuple(settings.extend_exclude) + tuple(args.extend_exclude) if args.extend_exclude else None,
         respect_gitignore=args.respect_gitignore,
+        force_exclude=args.force_exclude,
     )
 
 

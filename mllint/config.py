@@ -26,6 +26,8 @@ class Settings:
     extend_exclude: tuple[str, ...] = ()
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
     respect_gitignore: bool = True
+    #: apply the exclusions to files named on the command line too (pre-commit passes every file)
+    force_exclude: bool = False
     #: the folder patterns and per-file ignores are relative to
     root: Path = field(default_factory=Path.cwd)
     #: the file the settings came from, for messages
@@ -33,7 +35,8 @@ class Settings:
 
 
 _LIST_KEYS = {"select", "extend-select", "ignore", "exclude", "extend-exclude"}
-_KNOWN_KEYS = _LIST_KEYS | {"per-file-ignores", "respect-gitignore"}
+_BOOL_KEYS = {"respect-gitignore", "force-exclude"}
+_KNOWN_KEYS = _LIST_KEYS | _BOOL_KEYS | {"per-file-ignores"}
 
 
 def _string_list(value: Any, key: str, source: Path) -> tuple[str, ...]:
@@ -51,10 +54,10 @@ def parse_table(table: dict[str, Any], source: Path) -> Settings:
     values: dict[str, Any] = {"root": source.parent.resolve(), "source": source}
     for key in _LIST_KEYS & set(table):
         values[key.replace("-", "_")] = _string_list(table[key], key, source)
-    if "respect-gitignore" in table:
-        if not isinstance(table["respect-gitignore"], bool):
-            raise ConfigError(f"{source}: `tool.mllint.respect-gitignore` must be true or false")
-        values["respect_gitignore"] = table["respect-gitignore"]
+    for key in _BOOL_KEYS & set(table):
+        if not isinstance(table[key], bool):
+            raise ConfigError(f"{source}: `tool.mllint.{key}` must be true or false, got {table[key]!r}")
+        values[key.replace("-", "_")] = table[key]
     if "per-file-ignores" in table:
         ignores = table["per-file-ignores"]
         if not isinstance(ignores, dict):

@@ -148,6 +148,12 @@ def _matches(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
     )
 
 
+def _excluded_with_parents(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
+    """An explicit file is excluded when it, or a folder above it below the root, matches."""
+    candidates = [path, *(parent for parent in path.parents if parent.is_relative_to(root) and parent != root)]
+    return any(_matches(candidate, root, patterns) for candidate in candidates)
+
+
 def is_virtualenv(folder: Path) -> bool:
     return (folder / "pyvenv.cfg").is_file()
 
@@ -160,6 +166,8 @@ def discover_files(paths: list[Path], settings: Settings) -> Iterator[Path]:
     for path in paths:
         if not path.is_dir():
             # a file named explicitly, or one that does not exist: the runner reports the latter
+            if settings.force_exclude and _excluded_with_parents(path.resolve(), settings.root, exclude):
+                continue
             if path not in seen:
                 seen.add(path)
                 yield path
