@@ -64,6 +64,15 @@ def module_name_for(path: Path, root: Path) -> tuple[str, bool]:
     return ".".join(part for part in parts if part.isidentifier()), is_package
 
 
+def unique_module_name(module_name: str, project: ProjectIndex) -> str:
+    """Files outside the root can share a name (two ``train.py``); keep their modules apart."""
+    candidate, number = module_name, 1
+    while project.is_registered(candidate):
+        number += 1
+        candidate = f"{module_name}_{number}"
+    return candidate
+
+
 def decode_source(data: bytes) -> str:
     """Text of a Python file: UTF-8 (with or without BOM) or the encoding its coding cookie names."""
     try:
@@ -99,12 +108,21 @@ def parse_source(source: str) -> cst.Module:
 
 
 def build_context(path: Path, source: str, root: Path) -> ModuleContext:
-    tree = parse_source(source)
     module_name, is_package = module_name_for(path, root)
+    return make_context(path, source, module_name, is_package)
+
+
+def make_context(path: Path, source: str, module_name: str, is_package: bool = False) -> ModuleContext:
+    tree = parse_source(source)
     try:
         return ModuleContext(path, source, tree, module_name, is_package)
     except RecursionError as error:
         raise SourceError("too deeply nested to analyze") from error
+
+
+def load_context(path: Path, source: str, module_name: str) -> ModuleContext:
+    """The project index's loader: parses a registered module when a query first needs it."""
+    return make_context(path, source, module_name, path.name == "__init__.py")
 
 
 def invalid_file(path: Path, error: SourceError) -> Diagnostic:
@@ -181,24 +199,31 @@ def run(
     settings: Settings,
     on_file: Callable[[Path], None] | None = None,
 ) -> RunResult:
-    """Lint files: read and index all of them first, so rules see facts across files."""
+    """Lint files: every file is registered in the project index first, so that rules see facts
+    across files; a module is parsed when it is checked or when another module's check needs it."""
     result = RunResult()
-    project = ProjectIndex()
-    contexts: list[ModuleContext] = []
+    project = ProjectIndex(load_context)
+    registered: list[tuple[Path, str]] = []
     for path in paths:
         result.files_checked += 1
         try:
-            ctx = build_context(path, read_source(path), settings.root)
+            source = read_source(path)
         except SourceError as error:
             result.diagnostics.append(invalid_file(path, error))
             continue
-        project.add(ctx)
-        contexts.append(ctx)
-    for ctx in contexts:
+        module_name = unique_module_name(module_name_for(path, settings.root)[0], project)
+        project.register(module_name, path, source)
+        registered.append((path, module_name))
+    for path, module_name in registered:
+        try:
+            ctx = project.load(module_name, strict=True)
+        except SourceError as error:
+            result.diagnostics.append(invalid_file(path, error))
+            continue
         diagnostics, failures = check_module(ctx, rules, settings)
         result.diagnostics.extend(diagnostics)
         result.failures.extend(failures)
         if on_file is not None:
-            on_file(ctx.path)
+            on_file(path)
     result.diagnostics.sort(key=lambda d: d.sort_key)
     return result

@@ -7,9 +7,10 @@ known by its qualified name only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from itertools import takewhile
+from pathlib import Path
 
 import libcst as cst
 import networkx as nx
@@ -22,8 +23,8 @@ from mllint.semantic.values import ValueInference
 @dataclass
 class FunctionInfo:
     qualname: str
-    node: cst.FunctionDef
-    ctx: ModuleContext
+    node: cst.FunctionDef = field(repr=False)
+    ctx: ModuleContext = field(repr=False)
     class_qualname: str | None = None
 
     @property
@@ -35,38 +36,100 @@ class FunctionInfo:
 @dataclass
 class ClassInfo:
     qualname: str
-    node: cst.ClassDef
-    ctx: ModuleContext
+    node: cst.ClassDef = field(repr=False)
+    ctx: ModuleContext = field(repr=False)
     bases: list[str] = field(default_factory=list)
-    methods: dict[str, FunctionInfo] = field(default_factory=dict)
+    methods: dict[str, FunctionInfo] = field(default_factory=dict, repr=False)
 
 
-InfoT = TypeVar("InfoT", FunctionInfo, ClassInfo)
+def _called_name(call: cst.Call) -> str | None:
+    func = call.func
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
 
 
 class ProjectIndex:
-    def __init__(self) -> None:
+    """Modules are registered cheaply (path and text) and parsed only when a query needs them.
+
+    A run registers every file, then checks each one; the classes, functions and call sites
+    of other modules are loaded on demand, so a worker process parses what its files use.
+    """
+
+    def __init__(self, loader: Callable[[Path, str, str], ModuleContext] | None = None) -> None:
         self.modules: dict[str, ModuleContext] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.functions: dict[str, FunctionInfo] = {}
+        self._sources: dict[str, tuple[Path, str]] = {}
+        self._by_last_part: dict[str, list[str]] = {}
+        self._failed: set[str] = set()
+        self._loader = loader
         self._function_by_node: dict[cst.FunctionDef, FunctionInfo] = {}
         self._call_graph: nx.MultiDiGraph | None = None
-        self._suffix_matches: dict[tuple[int, str], list[str]] = {}
+        self._lookups: dict[tuple[str, str, str], FunctionInfo | ClassInfo | None] = {}
+        self._call_sites: dict[str, list[tuple[ModuleContext, cst.Call]]] = {}
         self.values = ValueInference(self)
 
     # -- building ----------------------------------------------------------------------------
+    def register(self, module_name: str, path: Path, source: str) -> None:
+        """Make a module known without parsing it."""
+        if module_name in self._sources:
+            self.remove(module_name)
+        self._sources[module_name] = (path, source)
+        self._by_last_part.setdefault(module_name.rsplit(".", 1)[-1], []).append(module_name)
+        self._invalidate()
+
+    def load(self, module_name: str, strict: bool = False) -> ModuleContext | None:
+        """The parsed module, parsing it now if needed; None when it is unknown or does not parse
+        (``strict`` re-raises the loader's error instead: the module's own check reports it)."""
+        ctx = self.modules.get(module_name)
+        if ctx is not None or module_name not in self._sources or self._loader is None:
+            return ctx
+        if module_name in self._failed and not strict:
+            return None
+        path, source = self._sources[module_name]
+        try:
+            ctx = self._loader(path, source, module_name)
+        except Exception:
+            self._failed.add(module_name)
+            if strict:
+                raise
+            return None
+        # what was answered before this load stays true: queries load the modules they need
+        self._index(ctx)
+        return ctx
+
+    def is_registered(self, module_name: str) -> bool:
+        return module_name in self._sources
+
     def add(self, ctx: ModuleContext) -> None:
+        """Index a parsed module, replacing an earlier version of it (an edited buffer)."""
         if ctx.module_name in self.modules:
-            self.remove(ctx.module_name)
+            self._unload(ctx.module_name)
+        self._index(ctx)
+        self._invalidate()
+
+    def _index(self, ctx: ModuleContext) -> None:
+        if ctx.module_name not in self._sources:
+            self._sources[ctx.module_name] = (ctx.path, ctx.source)
+            self._by_last_part.setdefault(ctx.module_name.rsplit(".", 1)[-1], []).append(ctx.module_name)
         self.modules[ctx.module_name] = ctx
         ctx.project = self
         for function in ctx.functions:
             self._add_function(ctx, function)
         for class_node in ctx.classes:
             self._add_class(ctx, class_node)
-        self._invalidate()
 
     def remove(self, module_name: str) -> None:
+        self._unload(module_name)
+        if self._sources.pop(module_name, None) is not None:
+            self._by_last_part[module_name.rsplit(".", 1)[-1]].remove(module_name)
+        self._failed.discard(module_name)
+        self._invalidate()
+
+    def _unload(self, module_name: str) -> None:
         ctx = self.modules.pop(module_name, None)
         if ctx is None:
             return
@@ -75,11 +138,11 @@ class ProjectIndex:
                 del table[name]
         for node in [node for node, info in self._function_by_node.items() if info.ctx is ctx]:
             del self._function_by_node[node]
-        self._invalidate()
 
     def _invalidate(self) -> None:
         self._call_graph = None
-        self._suffix_matches.clear()
+        self._lookups.clear()
+        self._call_sites.clear()
         self.values.clear()
 
     def _owner_names(self, ctx: ModuleContext, node: cst.CSTNode) -> list[str]:
@@ -117,34 +180,57 @@ class ProjectIndex:
         return self._function_by_node.get(node)
 
     def resolve_class(self, qualname: str, near: str = "") -> ClassInfo | None:
-        return self._lookup(self.classes, qualname, near)
+        found = self._lookup(qualname, near, "class")
+        return found if isinstance(found, ClassInfo) else None
 
     def resolve_function(self, qualname: str, near: str = "") -> FunctionInfo | None:
-        return self._lookup(self.functions, qualname, near)
+        found = self._lookup(qualname, near, "function")
+        return found if isinstance(found, FunctionInfo) else None
 
-    def _lookup(self, table: dict[str, InfoT], qualname: str, near: str) -> InfoT | None:
-        """Exact name, else the same name under a longer module path (``import models`` in a
-        script folder finds ``examples.mnist.models``), the one closest to ``near`` first."""
-        info = table.get(qualname)
-        if info is not None or "." not in qualname:
-            return info
-        key = (id(table), qualname)
-        if key not in self._suffix_matches:
-            suffix = "." + qualname
-            self._suffix_matches[key] = [name for name in table if name.endswith(suffix)]
-        candidates = self._suffix_matches[key]
+    def _lookup(self, qualname: str, near: str, kind: str, depth: int = 0) -> FunctionInfo | ClassInfo | None:
+        key = (qualname, near, kind)
+        if key not in self._lookups:
+            self._lookups[key] = None  # a cycle of re-exports resolves to nothing
+            self._lookups[key] = self._find(qualname, near, kind, depth)
+        return self._lookups[key]
+
+    def _find(self, qualname: str, near: str, kind: str, depth: int) -> FunctionInfo | ClassInfo | None:
+        table: dict[str, FunctionInfo] | dict[str, ClassInfo] = self.classes if kind == "class" else self.functions
+        if qualname in table:
+            return table[qualname]
+        parts = qualname.split(".")
+        for split in range(len(parts) - 1, 0, -1):
+            module_name = self._module_named(".".join(parts[:split]), near)
+            ctx = self.load(module_name) if module_name else None
+            if ctx is None:
+                continue
+            rest = parts[split:]
+            found = table.get(".".join([ctx.module_name, *rest]))
+            if found is not None:
+                return found
+            # a name the module imports from elsewhere (``from .modeling import Net`` in __init__)
+            target = ctx.names.bindings.get(rest[0])
+            if target is not None and depth < 8 and target != qualname:
+                return self._lookup(".".join([target, *rest[1:]]), ctx.module_name, kind, depth + 1)
+            return None
+        return None
+
+    def _module_named(self, dotted: str, near: str) -> str | None:
+        """The registered module called ``dotted``, or ending in it, closest to ``near``."""
+        if dotted in self._sources:
+            return dotted
+        suffix = "." + dotted
+        candidates = [name for name in self._by_last_part.get(dotted.rsplit(".", 1)[-1], ()) if name.endswith(suffix)]
         if not candidates:
             return None
         near_parts = near.split(".")
 
         def shared(name: str) -> int:
-            parts = name.split(".")
-            return next(
-                (i for i, (a, b) in enumerate(zip(parts, near_parts, strict=False)) if a != b),
-                min(len(parts), len(near_parts)),
+            return sum(
+                1 for _ in takewhile(lambda pair: pair[0] == pair[1], zip(name.split("."), near_parts, strict=False))
             )
 
-        return table[max(candidates, key=shared)]
+        return max(candidates, key=shared)
 
     def mro(self, qualname: str) -> Iterator[str]:
         """The class and its ancestors (project classes followed, outside ones yielded by name)."""
@@ -195,10 +281,19 @@ class ProjectIndex:
                     return method
         return None
 
+    def load_all(self) -> None:
+        for module_name in list(self._sources):
+            self.load(module_name)
+
     @property
     def call_graph(self) -> nx.MultiDiGraph:
-        """Function qualname -> called project function, one edge per call with ``call``/``ctx``."""
+        """Function qualname -> called project function, one edge per call with ``call``/``ctx``.
+
+        Built over the whole project (every module is loaded): for whole-program questions;
+        per-call questions use :meth:`resolve_callee` and :meth:`call_sites`, which stay lazy.
+        """
         if self._call_graph is None:
+            self.load_all()
             # published before it is filled: inference during the build sees the edges so far
             graph = self._call_graph = nx.MultiDiGraph()
             graph.add_nodes_from(self.functions)
@@ -213,10 +308,19 @@ class ProjectIndex:
         return self._call_graph
 
     def call_sites(self, function: FunctionInfo) -> list[tuple[ModuleContext, cst.Call]]:
-        graph = self.call_graph
-        if function.qualname not in graph:
-            return []
-        return [(data["ctx"], data["call"]) for _, _, data in graph.in_edges(function.qualname, data=True)]
+        """Calls of a project function anywhere in the project (modules that mention it are loaded)."""
+        if function.qualname not in self._call_sites:
+            name = function.node.name.value
+            sites = []
+            for module_name, (_, source) in list(self._sources.items()):
+                if name not in source:
+                    continue
+                ctx = self.load(module_name)
+                for call in ctx.calls if ctx else ():
+                    if _called_name(call) == name and self.resolve_callee(ctx, call) is function:
+                        sites.append((ctx, call))
+            self._call_sites[function.qualname] = sites
+        return self._call_sites[function.qualname]
 
     def infer(self, ctx: ModuleContext, expr: cst.BaseExpression) -> frozenset[str]:
         """Qualified names of the classes (or factories) whose instances ``expr`` may hold."""
