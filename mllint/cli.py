@@ -15,7 +15,7 @@ from mllint import __version__, output
 from mllint.config import ConfigError, Settings, discover, override
 from mllint.discovery import discover_files
 from mllint.registry import all_rules, rule_by_code, selected_rules
-from mllint.runner import RunResult, run
+from mllint.runner import RunResult, default_jobs, run
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 SUBCOMMANDS = ("check", "rule", "rules", "version")
@@ -42,6 +42,7 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
     parser.add_argument("--statistics", action="store_true", help="count findings per rule")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    parser.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
     gitignore = parser.add_mutually_exclusive_group()
     gitignore.add_argument("--respect-gitignore", dest="respect_gitignore", action="store_true", default=None)
     gitignore.add_argument("--no-respect-gitignore", dest="respect_gitignore", action="store_false")
@@ -112,7 +113,8 @@ def command_check(args: argparse.Namespace) -> int:
     files = list(discover_files(args.paths or [Path(".")], settings))
     progress = Progress(len(files), sys.stderr, enabled=not args.quiet)
     try:
-        result = run(files, rules, settings, on_file=progress.advance)
+        jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
+        result = run(files, rules, settings, on_file=progress.advance, jobs=jobs)
     finally:
         progress.close()
     report(result, rules, args)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import multiprocessing
+import os
 import tokenize
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,14 +195,50 @@ def check_module(
     return diagnostics, failures
 
 
+@dataclass
+class _Job:
+    """What a worker process inherits (by fork) for checking registered modules."""
+
+    project: ProjectIndex
+    rules: list[type[Rule]]
+    settings: Settings
+
+
+_job: _Job | None = None
+#: parsed modules a process keeps for cross-file queries before it frees them
+MAX_PARSED_MODULES = 200
+
+
+def _check_registered(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], list[RuleFailure]]:
+    assert _job is not None
+    path, module_name = item
+    try:
+        ctx = _job.project.load(module_name, strict=True)
+    except SourceError as error:
+        return path, [invalid_file(path, error)], []
+    except Exception as error:  # noqa: BLE001 - a file that breaks the engine must not stop the run
+        return path, [], [RuleFailure("engine", path, f"{type(error).__name__}: {error}")]
+    assert ctx is not None
+    diagnostics, failures = check_module(ctx, _job.rules, _job.settings)
+    _job.project.trim(MAX_PARSED_MODULES)
+    return path, diagnostics, failures
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
 def run(
     paths: Iterable[Path],
     rules: list[type[Rule]],
     settings: Settings,
     on_file: Callable[[Path], None] | None = None,
+    jobs: int = 1,
 ) -> RunResult:
     """Lint files: every file is registered in the project index first, so that rules see facts
-    across files; a module is parsed when it is checked or when another module's check needs it."""
+    across files; a module is parsed when it is checked or when another module's check needs it.
+    With ``jobs`` > 1 the checks run in forked worker processes that share the registered sources."""
+    global _job
     result = RunResult()
     project = ProjectIndex(load_context)
     registered: list[tuple[Path, str]] = []
@@ -214,16 +252,24 @@ def run(
         module_name = unique_module_name(module_name_for(path, settings.root)[0], project)
         project.register(module_name, path, source)
         registered.append((path, module_name))
-    for path, module_name in registered:
-        try:
-            ctx = project.load(module_name, strict=True)
-        except SourceError as error:
-            result.diagnostics.append(invalid_file(path, error))
-            continue
-        diagnostics, failures = check_module(ctx, rules, settings)
-        result.diagnostics.extend(diagnostics)
-        result.failures.extend(failures)
-        if on_file is not None:
-            on_file(path)
+    _job = _Job(project, rules, settings)
+    try:
+        for path, diagnostics, failures in _map(registered, jobs):
+            result.diagnostics.extend(diagnostics)
+            result.failures.extend(failures)
+            if on_file is not None:
+                on_file(path)
+    finally:
+        _job = None
     result.diagnostics.sort(key=lambda d: d.sort_key)
     return result
+
+
+def _map(registered: list[tuple[Path, str]], jobs: int) -> Iterator[tuple[Path, list[Diagnostic], list[RuleFailure]]]:
+    if jobs <= 1 or len(registered) < 2 * jobs or "fork" not in multiprocessing.get_all_start_methods():
+        yield from map(_check_registered, registered)
+        return
+    context = multiprocessing.get_context("fork")
+    chunk = max(1, min(16, len(registered) // (jobs * 8)))
+    with context.Pool(jobs) as pool:
+        yield from pool.imap_unordered(_check_registered, registered, chunksize=chunk)

@@ -101,6 +101,17 @@ class ProjectIndex:
         self._index(ctx)
         return ctx
 
+    def trim(self, most: int) -> None:
+        """Keep memory bounded on big trees: past ``most`` parsed modules, drop them all.
+
+        Dropped modules stay registered and are parsed again if a later query needs them.
+        """
+        if len(self.modules) <= most:
+            return
+        for module_name in list(self.modules):
+            self._unload(module_name)
+        self._invalidate()
+
     def is_registered(self, module_name: str) -> bool:
         return module_name in self._sources
 
