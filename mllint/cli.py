@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mllint import __version__, output
+from mllint.cache import CACHE_FOLDER, Cache, settings_salt
 from mllint.config import ConfigError, Settings, discover, override
 from mllint.discovery import discover_files
 from mllint.registry import all_rules, rule_by_code, selected_rules
@@ -114,7 +115,11 @@ def command_check(args: argparse.Namespace) -> int:
     progress = Progress(len(files), sys.stderr, enabled=not args.quiet)
     try:
         jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
-        result = run(files, rules, settings, on_file=progress.advance, jobs=jobs)
+        cache = None
+        if not args.no_cache:
+            folder = settings.cache_dir or settings.root / CACHE_FOLDER
+            cache = Cache(folder, settings_salt(settings, [rule.code for rule in rules]))
+        result = run(files, rules, settings, on_file=progress.advance, jobs=jobs, cache=cache)
     finally:
         progress.close()
     report(result, rules, args)

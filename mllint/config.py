@@ -28,6 +28,8 @@ class Settings:
     respect_gitignore: bool = True
     #: apply the exclusions to files named on the command line too (pre-commit passes every file)
     force_exclude: bool = False
+    #: where the cache lives (default: ``.mllint_cache`` beside the settings file, or in the root)
+    cache_dir: Path | None = None
     #: the folder patterns and per-file ignores are relative to
     root: Path = field(default_factory=Path.cwd)
     #: the file the settings came from, for messages
@@ -36,7 +38,7 @@ class Settings:
 
 _LIST_KEYS = {"select", "extend-select", "ignore", "exclude", "extend-exclude"}
 _BOOL_KEYS = {"respect-gitignore", "force-exclude"}
-_KNOWN_KEYS = _LIST_KEYS | _BOOL_KEYS | {"per-file-ignores"}
+_KNOWN_KEYS = _LIST_KEYS | _BOOL_KEYS | {"per-file-ignores", "cache-dir"}
 
 
 def _string_list(value: Any, key: str, source: Path) -> tuple[str, ...]:
@@ -58,6 +60,10 @@ def parse_table(table: dict[str, Any], source: Path) -> Settings:
         if not isinstance(table[key], bool):
             raise ConfigError(f"{source}: `tool.mllint.{key}` must be true or false, got {table[key]!r}")
         values[key.replace("-", "_")] = table[key]
+    if "cache-dir" in table:
+        if not isinstance(table["cache-dir"], str):
+            raise ConfigError(f"{source}: `tool.mllint.cache-dir` must be a string (a folder)")
+        values["cache_dir"] = source.parent.resolve() / table["cache-dir"]
     if "per-file-ignores" in table:
         ignores = table["per-file-ignores"]
         if not isinstance(ignores, dict):

@@ -6,6 +6,7 @@ import fnmatch
 import io
 import multiprocessing
 import os
+import re
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import libcst as cst
 
+from mllint.cache import Cache
 from mllint.config import Settings
 from mllint.context import ModuleContext
 from mllint.diagnostics import (
@@ -104,7 +106,8 @@ def parse_source(source: str) -> cst.Module:
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        raise SourceError(f"syntax error: {error.message}", error.raw_line, error.raw_column + 1) from error
+        reason = re.sub(r"^(?:parser error: )?(?:error at \d+:\d+: )?", "", error.message)
+        raise SourceError(f"syntax error: {reason}", error.editor_line, error.editor_column) from error
     except RecursionError as error:
         raise SourceError("too deeply nested to parse") from error
 
@@ -234,6 +237,7 @@ def run(
     settings: Settings,
     on_file: Callable[[Path], None] | None = None,
     jobs: int = 1,
+    cache: Cache | None = None,
 ) -> RunResult:
     """Lint files: every file is registered in the project index first, so that rules see facts
     across files; a module is parsed when it is checked or when another module's check needs it.
@@ -252,15 +256,33 @@ def run(
         module_name = unique_module_name(module_name_for(path, settings.root)[0], project)
         project.register(module_name, path, source)
         registered.append((path, module_name))
+    keys: dict[Path, str] = {}
+    if cache is not None:
+        fingerprints = project.fingerprints()
+        pending = []
+        for path, module_name in registered:
+            keys[path] = cache.key(path, fingerprints[module_name])
+            cached = cache.get(keys[path], path)
+            if cached is None:
+                pending.append((path, module_name))
+                continue
+            result.diagnostics.extend(cached)
+            if on_file is not None:
+                on_file(path)
+        registered = pending
     _job = _Job(project, rules, settings)
     try:
         for path, diagnostics, failures in _map(registered, jobs):
             result.diagnostics.extend(diagnostics)
             result.failures.extend(failures)
+            if cache is not None and not failures:
+                cache.put(keys[path], diagnostics)
             if on_file is not None:
                 on_file(path)
     finally:
         _job = None
+    if cache is not None:
+        cache.prune()
     result.diagnostics.sort(key=lambda d: d.sort_key)
     return result
 

@@ -7,6 +7,7 @@ known by its qualified name only.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import takewhile
@@ -17,6 +18,7 @@ import networkx as nx
 
 from mllint.context import ModuleContext
 from mllint.semantic import knowledge
+from mllint.semantic.imports import dependency_fingerprints, import_graph
 from mllint.semantic.values import ValueInference
 
 
@@ -111,6 +113,22 @@ class ProjectIndex:
         for module_name in list(self.modules):
             self._unload(module_name)
         self._invalidate()
+
+    def fingerprints(self) -> dict[str, str]:
+        """Per registered module, a hash that changes when anything its findings may depend on
+        changes (see :mod:`mllint.semantic.imports`)."""
+
+        def resolve(dotted: str, near: str) -> str | None:
+            return self._module_named(dotted, near) or (
+                self._module_named(dotted.rsplit(".", 1)[0], near) if "." in dotted else None
+            )
+
+        graph = import_graph(
+            ((name, source, path.name == "__init__.py") for name, (path, source) in self._sources.items()),
+            resolve,
+        )
+        hashes = {name: hashlib.sha256(source.encode()).hexdigest() for name, (_, source) in self._sources.items()}
+        return dependency_fingerprints(graph, hashes)
 
     def is_registered(self, module_name: str) -> bool:
         return module_name in self._sources

@@ -1,0 +1,76 @@
+"""The project's import graph, read from source text without parsing.
+
+It answers "which modules can a module's findings depend on?" for the cache: a module's findings
+depend on what it imports (transitively: a model's base class lives two files away) and on the
+modules that import it (they bind its functions' parameters at their call sites).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+
+import networkx as nx
+
+IMPORT_LINE = re.compile(
+    r"^\s*(?:from\s+(?P<from>\.*[\w.]*)\s+import\s+(?P<names>[^#]+)|import\s+(?P<modules>[^#]+))", re.M
+)
+
+
+def imported_names(source: str, module_name: str, is_package: bool) -> set[str]:
+    """Dotted names a module imports: ``a.b`` for ``import a.b``, ``a.b`` and ``a.b.c`` for
+    ``from a.b import c``; relative imports made absolute."""
+    found: set[str] = set()
+    package = module_name.split(".") if is_package else module_name.split(".")[:-1]
+    for match in IMPORT_LINE.finditer(source):
+        if match.group("modules"):
+            for part in match.group("modules").split(","):
+                found.add(part.split(" as ")[0].strip(" ()\\"))
+            continue
+        base = match.group("from")
+        level = len(base) - len(base.lstrip("."))
+        base = base.lstrip(".")
+        if level:
+            prefix = package[: len(package) - (level - 1)] if level > 1 else package
+            base = ".".join([*prefix, base] if base else prefix)
+        found.add(base)
+        for name in match.group("names").replace("(", " ").replace(")", " ").replace("\\", " ").split(","):
+            name = name.split(" as ")[0].strip()
+            if name and name != "*":
+                found.add(f"{base}.{name}" if base else name)
+    return {name for name in found if name}
+
+
+def import_graph(modules: Iterable[tuple[str, str, bool]], resolve: Callable[[str, str], str | None]) -> nx.DiGraph:
+    """Module -> project module it imports. ``resolve(dotted, near)`` names the project module."""
+    graph = nx.DiGraph()
+    for module_name, source, is_package in modules:
+        graph.add_node(module_name)
+        for dotted in imported_names(source, module_name, is_package):
+            target = resolve(dotted, module_name)
+            if target is not None and target != module_name:
+                graph.add_edge(module_name, target)
+    return graph
+
+
+def dependency_fingerprints(graph: nx.DiGraph, content_hash: dict[str, str]) -> dict[str, str]:
+    """For each module, a hash of its own text, of everything it imports transitively and of
+    its direct importers' texts: equal fingerprints mean equal findings."""
+    condensed = nx.condensation(graph)
+    closure: dict[int, str] = {}
+    for component in reversed(list(nx.topological_sort(condensed))):
+        digest = hashlib.sha256()
+        for member in sorted(condensed.nodes[component]["members"]):
+            digest.update(content_hash[member].encode())
+        for successor in sorted(closure[s] for s in condensed.successors(component)):
+            digest.update(successor.encode())
+        closure[component] = digest.hexdigest()
+    mapping = condensed.graph["mapping"]
+    fingerprints = {}
+    for module_name in graph.nodes:
+        digest = hashlib.sha256(closure[mapping[module_name]].encode())
+        for importer in sorted(graph.predecessors(module_name)):
+            digest.update(content_hash[importer].encode())
+        fingerprints[module_name] = digest.hexdigest()
+    return fingerprints
