@@ -46,7 +46,15 @@ def _found(root: Path, settings: Settings | None = None, *paths: Path) -> list[s
 
 
 def test_walk_skips_default_folders_virtualenvs_and_gitignored(tmp_path: Path) -> None:
-    for name in ["train.py", "pkg/model.py", "build/gen.py", ".git/hook.py", "env/lib/x.py", "ignored/x.py", "notes.txt"]:
+    for name in [
+        "train.py",
+        "pkg/model.py",
+        "build/gen.py",
+        ".git/hook.py",
+        "env/lib/x.py",
+        "ignored/x.py",
+        "notes.txt",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x = 1\n")
     (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr\n")
