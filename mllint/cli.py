@@ -16,6 +16,7 @@ from mllint.cache import CACHE_FOLDER, Cache, settings_salt
 from mllint.config import ConfigError, Settings, discover, override
 from mllint.discovery import discover_files
 from mllint.registry import all_rules, rule_by_code, selected_rules
+from mllint.rule import Rule
 from mllint.runner import RunResult, default_jobs, run
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("code", help="a rule code (ML001) or name (double-softmax)")
     rule.add_argument("--output-format", choices=("text", "json"), default="text")
     rules = commands.add_parser("rules", help="list all rules")
-    rules.add_argument("--output-format", choices=("text", "json"), default="text")
+    rules.add_argument("--output-format", choices=("text", "json", "markdown"), default="text")
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -130,7 +131,7 @@ def command_check(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def report(result: RunResult, rules: list, args: argparse.Namespace) -> None:
+def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace) -> None:
     stream = sys.stdout
     style = output.Style.for_stream(stream)
     if args.statistics:
@@ -163,7 +164,7 @@ def command_rule(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def _rule_json(rule: type) -> dict[str, object]:
+def _rule_json(rule: type[Rule]) -> dict[str, object]:
     return {
         "code": rule.code,
         "name": rule.name,
@@ -180,11 +181,22 @@ def command_rules(args: argparse.Namespace) -> int:
     if args.output_format == "json":
         print(json.dumps([_rule_json(rule) for rule in rules], indent=2))
         return EXIT_CLEAN
+    if args.output_format == "markdown":
+        print(rules_markdown(rules))
+        return EXIT_CLEAN
     width = max((len(rule.name) for rule in rules), default=0)
     for rule in rules:
         state = "on " if rule.default_enabled else "off"
         print(f"{rule.code}  {rule.name:<{width}}  {state}  {rule.summary}")
     return EXIT_CLEAN
+
+
+def rules_markdown(rules: Sequence[type[Rule]]) -> str:
+    rows = ["| code | name | default | finds |", "|---|---|---|---|"]
+    for rule in rules:
+        state = "on" if rule.default_enabled else "off"
+        rows.append(f"| {rule.code} | {rule.name} | {state} | {rule.summary} |")
+    return "\n".join(rows)
 
 
 COMMANDS = {"check": command_check, "rule": command_rule, "rules": command_rules}
