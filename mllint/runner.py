@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import io
 import multiprocessing
 import os
 import re
+import sys
+import threading
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import libcst as cst
 
@@ -28,6 +32,8 @@ from mllint.diagnostics import (
 from mllint.noqa import is_suppressed, noqa_lines
 from mllint.rule import Finding, Rule
 from mllint.semantic.project import ProjectIndex
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -102,7 +108,56 @@ def read_source(path: Path) -> str:
     return decode_source(data)
 
 
+#: a thread stack and recursion limit deep enough for expressions nested thousands of levels
+DEEP_STACK_BYTES = 512 * 1024 * 1024
+DEEP_RECURSION_LIMIT = 100_000
+#: deeper bracket nesting than CPython accepts: such a file is invalid Python
+MAX_BRACKET_DEPTH = 200
+_BRACKETS = str.maketrans("", "", "".join(chr(c) for c in range(128) if chr(c) not in "()[]{}"))
+
+
+def in_deep_stack(function: Callable[..., T], *args: object) -> T:
+    """Run ``function`` in a thread with a large stack: deep nesting raises, never segfaults."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the calling thread
+            outcome["error"] = error
+
+    if sys.getrecursionlimit() < DEEP_RECURSION_LIMIT:
+        sys.setrecursionlimit(DEEP_RECURSION_LIMIT)
+    previous = threading.stack_size(DEEP_STACK_BYTES)
+    try:
+        thread = threading.Thread(target=target, name="mllint-check")
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+def _bracket_depth(source: str) -> int:
+    """Nesting of brackets, counting those in strings too (an upper bound, for a cheap gate)."""
+    depth = deepest = 0
+    for char in source.translate(_BRACKETS):
+        depth += 1 if char in "([{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse_source(source: str) -> cst.Module:
+    if _bracket_depth(source) > MAX_BRACKET_DEPTH:
+        # CPython refuses such nesting; its parser says so safely, where a native parser may crash
+        try:
+            ast.parse(source)
+        except SyntaxError as error:
+            raise SourceError(f"syntax error: {error.msg}", error.lineno or 1, error.offset or 1) from error
+        except (RecursionError, MemoryError) as error:
+            raise SourceError("too deeply nested to parse") from error
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
@@ -213,6 +268,10 @@ MAX_PARSED_MODULES = 200
 
 
 def _check_registered(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], list[RuleFailure]]:
+    return in_deep_stack(_check_registered_here, item)
+
+
+def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], list[RuleFailure]]:
     assert _job is not None
     path, module_name = item
     try:
