@@ -1,0 +1,138 @@
+"""mllint's speed on real code, beside the tools and floors it is measured against.
+
+    python benchmarks/speed.py                      # the default wheels, into ./.bench-corpus
+    python benchmarks/speed.py --packages transformers==5.23.0 --jobs 2
+
+Downloads the pinned wheels with pip (no dependencies), unpacks their Python sources, and prints
+for each: the bare libcst parse of every file (the floor, same number of processes), mllint cold
+(no cache), warm (cache, nothing changed), one file changed, ruff (if installed), with the ratios.
+It measures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+DEFAULT_PACKAGES = (
+    "transformers==5.23.0",
+    "timm==1.0.22",
+    "lightning==2.6.0",
+    "torchvision==0.24.1",
+    "scikit-learn==1.7.2",
+)
+
+
+def unpack(package: str, corpus: Path) -> Path:
+    name = package.split("==")[0]
+    target = corpus / name
+    if target.is_dir():
+        return target
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", folder, package],
+            check=True,
+        )
+        [wheel] = Path(folder).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member.endswith(".py"):
+                    archive.extract(member, target)
+    return target
+
+
+def _parse_file(path: Path) -> None:
+    import libcst
+
+    # the floor counts the attempt, failures included
+    with contextlib.suppress(Exception):
+        libcst.parse_module(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def parse_floor(files: list[Path], jobs: int) -> float:
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        pool.map(_parse_file, files, chunksize=16)
+    return time.perf_counter() - started
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - started
+
+
+def peak_memory_mb(command: list[str]) -> float | None:
+    """Peak resident memory of the command and its children, from GNU time when present."""
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    if gnu_time is None:
+        return None
+    completed = subprocess.run(
+        [gnu_time, "-f", "%M", *command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+    )
+    try:
+        return int(completed.stderr.strip().splitlines()[-1]) / 1024
+    except (ValueError, IndexError):
+        return None
+
+
+def measure(source: Path, jobs: int, report: Callable[[str], None]) -> None:
+    files = sorted(source.rglob("*.py"))
+    lines = sum(len(path.read_bytes().splitlines()) for path in files)
+    mllint = [sys.executable, "-m", "mllint", "check", "--exit-zero", "-q", "--jobs", str(jobs)]
+    mllint += ["--no-respect-gitignore", str(source)]
+    cache = source / ".mllint_cache"
+    shutil.rmtree(cache, ignore_errors=True)
+
+    floor = parse_floor(files, jobs)
+    cold = timed([*mllint, "--no-cache"])
+    first = timed(mllint)  # fills the cache
+    warm = timed(mllint)
+    changed_file = max(files, key=lambda path: path.stat().st_size)
+    original = changed_file.read_bytes()
+    try:
+        changed_file.write_bytes(original + b"\n# touched\n")
+        one_changed = timed(mllint)
+    finally:
+        changed_file.write_bytes(original)
+    ruff = shutil.which("ruff")
+    ruff_command = [ruff, "check", "--no-cache", "--select", "ALL", "--exit-zero", "-q", str(source)] if ruff else None
+    ruff_time = timed(ruff_command) if ruff_command else None
+    memory = peak_memory_mb([*mllint, "--no-cache"])
+    shutil.rmtree(cache, ignore_errors=True)
+
+    report(f"== {source.name}: {len(files)} files, {lines:,} lines, {jobs} processes")
+    report(f"   libcst parse floor   {floor:8.1f} s")
+    report(f"   mllint cold          {cold:8.1f} s   {cold / floor:5.2f}x floor   {1e6 * cold / lines:6.1f} us/line")
+    report(f"   mllint cache fill    {first:8.1f} s")
+    report(f"   mllint warm          {warm:8.1f} s")
+    report(f"   mllint one changed   {one_changed:8.1f} s   ({changed_file.relative_to(source)})")
+    if ruff_time is not None:
+        report(f"   ruff --select ALL    {ruff_time:8.1f} s   mllint cold / ruff = {cold / ruff_time:.1f}x")
+    if memory is not None:
+        report(f"   mllint peak memory   {memory:8.0f} MB")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES))
+    parser.add_argument("--corpus", type=Path, default=Path(".bench-corpus"))
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    args.corpus.mkdir(parents=True, exist_ok=True)
+    for package in args.packages:
+        measure(unpack(package, args.corpus), args.jobs, print)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
