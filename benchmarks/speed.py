@@ -25,10 +25,10 @@ from pathlib import Path
 
 DEFAULT_PACKAGES = (
     "transformers==5.23.0",
-    "timm==1.0.22",
-    "lightning==2.6.0",
-    "torchvision==0.24.1",
-    "scikit-learn==1.7.2",
+    "timm==1.0.31",
+    "lightning==2.6.6",
+    "torchvision==0.29.2",
+    "scikit-learn==1.9.1",
 )
 
 
