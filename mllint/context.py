@@ -11,7 +11,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from mllint.semantic.names import NameTable
-from mllint.semantic.scan import ModuleScan, ScopeTable
+from mllint.semantic.scan import ModuleScan, ScopeTable, walk
 
 if TYPE_CHECKING:
     from mllint.semantic.cfg import ControlFlowGraph
@@ -37,7 +37,7 @@ class ModuleContext:
         self.module_name = module_name
         self.names = NameTable(module_name, is_package)
         scan = ModuleScan(self.names)
-        tree.visit(scan)
+        scan.scan(tree)
         self.parents = scan.parents
         self.functions = scan.functions
         self.classes = scan.classes
@@ -74,6 +74,10 @@ class ModuleContext:
                 return parent
             function = parent
         return None
+
+    def walk(self, node: cst.CSTNode | None = None) -> Iterator[cst.CSTNode]:
+        """Every node below ``node`` (default: the module), skipping whitespace and punctuation."""
+        return walk(node if node is not None else self.tree)
 
     def statement(self, node: cst.CSTNode) -> cst.BaseStatement | cst.BaseSmallStatement | None:
         """The innermost statement that contains ``node``."""

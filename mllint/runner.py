@@ -235,7 +235,6 @@ def check_module(
 ) -> tuple[list[Diagnostic], list[RuleFailure]]:
     """Run the rules on one indexed module; a rule that raises is recorded, never fatal."""
     ignored = _ignored_codes(ctx.path, settings)
-    noqa = noqa_lines(ctx.source)
     diagnostics: list[Diagnostic] = []
     failures: list[RuleFailure] = []
     for rule in rules:
@@ -249,7 +248,11 @@ def check_module(
         except Exception as error:  # noqa: BLE001 - one rule must never stop the others
             failures.append(RuleFailure(rule.code, ctx.path, f"{type(error).__name__}: {error}"))
             continue
-        diagnostics.extend(d for d in found if not is_suppressed(d.code, d.start.row, noqa))
+        diagnostics.extend(found)
+    if diagnostics:
+        # comments are tokenized only in files that report something
+        noqa = noqa_lines(ctx.source)
+        diagnostics = [d for d in diagnostics if not is_suppressed(d.code, d.start.row, noqa)]
     return diagnostics, failures
 
 

@@ -6,7 +6,10 @@ imports and the assignments of every scope.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import libcst as cst
 
@@ -40,6 +43,82 @@ class ScopeTable:
     outer_names: set[str] = field(default_factory=set)
 
 
+#: fields that hold only whitespace, comments and punctuation
+_TRIVIA_FIELDS = {
+    "colon",
+    "comma",
+    "dot",
+    "equal",
+    "first_colon",
+    "second_colon",
+    "footer",
+    "header",
+    "leading_lines",
+    "leading_whitespace",
+    "lines_after_decorators",
+    "lbrace",
+    "lbracket",
+    "rbrace",
+    "rbracket",
+    "lpar",
+    "rpar",
+    "semicolon",
+    "newline",
+    "empty_lines",
+    "trailing_whitespace",
+    "operator",
+    "asynchronous",
+    "relative",
+    "posonly_ind",
+    "separator",
+    "comment",
+    "trailing_comma",
+    "whitespace",
+}
+#: source order where it differs from the order of the dataclass fields
+_SOURCE_ORDER = {
+    cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
+    cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
+    cst.IfExp: ("body", "test", "orelse"),
+}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    names = [
+        item.name
+        for item in dataclasses.fields(kind)
+        if item.name not in _TRIVIA_FIELDS and not item.name.startswith("whitespace")
+    ]
+    order = _SOURCE_ORDER.get(kind, ())
+    return (*[name for name in order if name in names], *[name for name in names if name not in order])
+
+
+def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The meaningful children of a node in source order: no whitespace, comments or punctuation."""
+    kind = type(node)
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        fields = _FIELDS[kind] = _child_fields(kind)
+    for name in fields:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every meaningful node below ``node`` (itself included), in source order, without recursion."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(list(iter_children(current))))
+
+
 def _targets(
     target: cst.BaseExpression, path: tuple[int, ...] = ()
 ) -> list[tuple[cst.BaseExpression, tuple[int, ...]]]:
@@ -51,30 +130,72 @@ def _targets(
     return [(target, path)]
 
 
-class ModuleScan(cst.CSTVisitor):
-    """Collects the tables of :class:`mllint.context.ModuleContext` in a single traversal."""
+class _Leave:
+    """Marks, on the walk's stack, the end of a definition's subtree."""
+
+    __slots__ = ("node",)
+
+    def __init__(self, node: cst.CSTNode) -> None:
+        self.node = node
+
+
+class ModuleScan:
+    """Collects the tables of :class:`mllint.context.ModuleContext` in a single traversal.
+
+    The walk is iterative and skips whitespace and punctuation: several times cheaper than
+    libcst's visitor protocol, and no recursion limit on deeply nested code.
+    """
 
     def __init__(self, names: NameTable) -> None:
-        super().__init__()
         self.names = names
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self.functions: list[cst.FunctionDef] = []
         self.classes: list[cst.ClassDef] = []
         self.calls: list[cst.Call] = []
         self.scopes: dict[cst.FunctionDef | None, ScopeTable] = {None: ScopeTable(None)}
-        self._stack: list[cst.CSTNode] = []
         self._scope_stack: list[ScopeTable] = [self.scopes[None]]
+        self._class_depth = 0
+        self._handlers: dict[type[cst.CSTNode], Callable[[Any], None]] = {
+            cst.FunctionDef: self.visit_FunctionDef,
+            cst.ClassDef: self.visit_ClassDef,
+            cst.Import: self.names.add_import,
+            cst.ImportFrom: self.names.add_import_from,
+            cst.Global: self.visit_Global,
+            cst.Nonlocal: self.visit_Global,
+            cst.Call: self.visit_Call,
+            cst.Assign: self.visit_Assign,
+            cst.AnnAssign: self.visit_AnnAssign,
+            cst.AugAssign: self.visit_AugAssign,
+            cst.NamedExpr: self.visit_NamedExpr,
+            cst.For: self.visit_For,
+            cst.WithItem: self.visit_WithItem,
+            cst.Return: self.visit_Return,
+        }
 
-    # -- bookkeeping -------------------------------------------------------------------------
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self._stack:
-            self.parents[node] = self._stack[-1]
-        self._stack.append(node)
-        return super().on_visit(node)
+    def scan(self, tree: cst.Module) -> None:
+        parents = self.parents
+        handlers = self._handlers
+        stack: list[cst.CSTNode | _Leave] = [tree]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _Leave):
+                self._leave(node.node)
+                continue
+            handler = handlers.get(type(node))
+            if handler is not None:
+                handler(node)
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                    stack.append(_Leave(node))
+            children = list(iter_children(node))
+            for child in children:
+                parents[child] = node
+            stack.extend(reversed(children))
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
-        self._stack.pop()
+    def _leave(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.FunctionDef):
+            self._scope_stack.pop()
+        else:
+            self._class_depth -= 1
 
     @property
     def _scope(self) -> ScopeTable:
@@ -93,34 +214,23 @@ class ModuleScan(cst.CSTVisitor):
                 self._scope.self_attributes.setdefault(element.attr.value, []).append(bound)
 
     # -- definitions -------------------------------------------------------------------------
+    def _at_top_level(self) -> bool:
+        return len(self._scope_stack) == 1 and self._class_depth == 0
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.functions.append(node)
-        if len(self._scope_stack) == 1 and not self._in_class():
+        if self._at_top_level():
             self.names.add_definition(node.name.value)
         self.scopes[node] = ScopeTable(node)
         self._scope_stack.append(self.scopes[node])
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._scope_stack.pop()
-
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.classes.append(node)
-        if len(self._scope_stack) == 1 and not self._in_class():
+        if self._at_top_level():
             self.names.add_definition(node.name.value)
+        self._class_depth += 1
 
-    def _in_class(self) -> bool:
-        return any(isinstance(node, cst.ClassDef) for node in self._stack[:-1])
-
-    def visit_Import(self, node: cst.Import) -> None:
-        self.names.add_import(node)
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        self.names.add_import_from(node)
-
-    def visit_Global(self, node: cst.Global) -> None:
-        self._scope.outer_names.update(item.name.value for item in node.names)
-
-    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+    def visit_Global(self, node: cst.Global | cst.Nonlocal) -> None:
         self._scope.outer_names.update(item.name.value for item in node.names)
 
     # -- values ------------------------------------------------------------------------------
