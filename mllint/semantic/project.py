@@ -7,6 +7,7 @@ known by its qualified name only.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -113,6 +114,7 @@ class ProjectIndex:
         for module_name in list(self.modules):
             self._unload(module_name)
         self._invalidate()
+        gc.collect()
 
     def fingerprints(self) -> dict[str, str]:
         """Per registered module, a hash that changes when anything its findings may depend on
