@@ -44,7 +44,9 @@ def _encode(diagnostic: Diagnostic) -> dict[str, Any]:
 
 def _decode(data: dict[str, Any]) -> Diagnostic:
     related = [
-        RelatedLocation(Path(note["path"]), Position(**note["start"]), Position(**note["end"]), note["message"])
+        RelatedLocation(
+            Path(note["path"]), Position(**note["start"]), Position(**note["end"]), note["message"], note["cell"]
+        )
         for note in data.pop("related")
     ]
     return Diagnostic(

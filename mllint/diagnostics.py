@@ -26,6 +26,7 @@ class RelatedLocation:
     start: Position
     end: Position
     message: str
+    cell: int | None = None
 
 
 @dataclass

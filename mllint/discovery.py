@@ -33,7 +33,7 @@ DEFAULT_EXCLUDE = (
     ".mllint_cache",
     ".ipynb_checkpoints",
 )
-SOURCE_SUFFIXES = (".py",)
+SOURCE_SUFFIXES = (".py", ".ipynb")
 
 
 @dataclass(frozen=True)

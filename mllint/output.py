@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mllint import __version__
-from mllint.diagnostics import Diagnostic, RuleFailure
+from mllint.diagnostics import Diagnostic, RelatedLocation, RuleFailure
 from mllint.rule import Rule
 
 FORMATS = ("text", "json", "sarif", "github")
@@ -46,9 +46,9 @@ def display_path(path: Path) -> str:
         return path.as_posix()
 
 
-def _where(diagnostic: Diagnostic) -> str:
-    cell = f"cell {diagnostic.cell}:" if diagnostic.cell is not None else ""
-    return f"{display_path(diagnostic.path)}:{cell}{diagnostic.start.row}:{diagnostic.start.column}"
+def _where(place: Diagnostic | RelatedLocation) -> str:
+    cell = f"cell {place.cell}:" if place.cell is not None else ""
+    return f"{display_path(place.path)}:{cell}{place.start.row}:{place.start.column}"
 
 
 def write_text(
@@ -63,8 +63,7 @@ def write_text(
         head = f"{style(_where(d), 'bold')}: {style(d.code, 'red', 'bold')}{fixable} {d.message}"
         stream.write(head + "\n")
         for note in d.related:
-            where = f"{display_path(note.path)}:{note.start.row}:{note.start.column}"
-            stream.write(f"  {style('note:', 'cyan')} {where}: {note.message}\n")
+            stream.write(f"  {style('note:', 'cyan')} {_where(note)}: {note.message}\n")
     if quiet:
         return
     for failure in failures:
@@ -112,6 +111,7 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
                 "location": _position(note.start.row, note.start.column),
                 "end_location": _position(note.end.row, note.end.column),
                 "message": note.message,
+                "cell": note.cell,
             }
             for note in d.related
         ],
@@ -163,6 +163,8 @@ def sarif_document(diagnostics: Sequence[Diagnostic], rules: Sequence[type[Rule]
         }
         if d.code in index:
             result["ruleIndex"] = index[d.code]
+        if d.cell is not None:
+            result["properties"] = {"cell": d.cell}
         if d.related:
             result["relatedLocations"] = [
                 {

@@ -32,6 +32,7 @@ from mllint.diagnostics import (
     RuleFailure,
 )
 from mllint.noqa import is_suppressed, noqa_lines
+from mllint.notebook import Notebook, NotebookError, parse_notebook
 from mllint.rule import Finding, Rule
 from mllint.semantic.project import ProjectIndex
 
@@ -98,16 +99,27 @@ def decode_source(data: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
-def read_source(path: Path) -> str:
+def read_module(path: Path) -> tuple[str, Notebook | None]:
+    """The Python text of a file; for a notebook, its joined code cells and their layout."""
+    data = _read_bytes(path)
+    if path.suffix == ".ipynb":
+        try:
+            notebook = parse_notebook(data)
+        except NotebookError as error:
+            raise SourceError(str(error)) from error
+        return notebook.source, notebook
+    return decode_source(data), None
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except IsADirectoryError as error:
         raise SourceError("is a directory, not a Python file") from error
     except FileNotFoundError as error:
         raise SourceError("no such file (or a broken symbolic link)") from error
     except OSError as error:
         raise SourceError(f"cannot read file: {error.strerror or error}") from error
-    return decode_source(data)
 
 
 #: a thread stack and recursion limit deep enough for expressions nested thousands of levels
@@ -264,6 +276,7 @@ class _Job:
     project: ProjectIndex
     rules: list[type[Rule]]
     settings: Settings
+    notebooks: dict[Path, Notebook]
 
 
 _job: _Job | None = None
@@ -278,16 +291,40 @@ def _check_registered(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], l
 def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], list[RuleFailure]]:
     assert _job is not None
     path, module_name = item
+    notebook = _job.notebooks.get(path)
     try:
         ctx = _job.project.load(module_name, strict=True)
     except SourceError as error:
-        return path, [invalid_file(path, error)], []
+        return path, in_cells([invalid_file(path, error)], notebook), []
     except Exception as error:  # noqa: BLE001 - a file that breaks the engine must not stop the run
         return path, [], [RuleFailure("engine", path, f"{type(error).__name__}: {error}")]
     assert ctx is not None
     diagnostics, failures = check_module(ctx, _job.rules, _job.settings)
     _job.project.trim(MAX_PARSED_MODULES)
-    return path, diagnostics, failures
+    return path, in_cells(diagnostics, notebook), failures
+
+
+def in_cells(diagnostics: list[Diagnostic], notebook: Notebook | None) -> list[Diagnostic]:
+    """Rows of a notebook's joined source mapped to (cell, row in the cell), as ruff reports them."""
+    if notebook is None:
+        return diagnostics
+    for d in diagnostics:
+        d.cell, start_row = notebook.locate(d.start.row)
+        end_row = d.end.row - d.start.row + start_row
+        d.start, d.end = Position(start_row, d.start.column), Position(end_row, d.end.column)
+        d.noqa_row = start_row if d.noqa_row is not None else None
+        d.related = [_related_in_cells(note, d.path, notebook) for note in d.related]
+    return diagnostics
+
+
+def _related_in_cells(note: RelatedLocation, path: Path, notebook: Notebook) -> RelatedLocation:
+    if note.path != path:
+        return note
+    cell, start_row = notebook.locate(note.start.row)
+    end_row = note.end.row - note.start.row + start_row
+    return RelatedLocation(
+        note.path, Position(start_row, note.start.column), Position(end_row, note.end.column), note.message, cell
+    )
 
 
 def default_jobs() -> int:
@@ -328,13 +365,16 @@ def _run(
     result = RunResult()
     project = ProjectIndex(load_context)
     registered: list[tuple[Path, str]] = []
+    notebooks: dict[Path, Notebook] = {}
     for path in paths:
         result.files_checked += 1
         try:
-            source = read_source(path)
+            source, notebook = read_module(path)
         except SourceError as error:
             result.diagnostics.append(invalid_file(path, error))
             continue
+        if notebook is not None:
+            notebooks[path] = notebook
         module_name = unique_module_name(module_name_for(path, settings.root)[0], project)
         project.register(module_name, path, source)
         registered.append((path, module_name))
@@ -352,7 +392,7 @@ def _run(
             if on_file is not None:
                 on_file(path)
         registered = pending
-    _job = _Job(project, rules, settings)
+    _job = _Job(project, rules, settings, notebooks)
     try:
         for path, diagnostics, failures in _map(registered, jobs):
             result.diagnostics.extend(diagnostics)
