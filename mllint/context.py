@@ -11,7 +11,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from mllint.semantic.names import NameTable
-from mllint.semantic.scan import ModuleScan, ScopeTable, walk
+from mllint.semantic.scan import Binding, ModuleScan, ScopeTable, walk
 
 if TYPE_CHECKING:
     from mllint.semantic.cfg import ControlFlowGraph
@@ -78,6 +78,22 @@ class ModuleContext:
     def walk(self, node: cst.CSTNode | None = None) -> Iterator[cst.CSTNode]:
         """Every node below ``node`` (default: the module), skipping whitespace and punctuation."""
         return walk(node if node is not None else self.tree)
+
+    @cached_property
+    def _order(self) -> dict[cst.CSTNode, int]:
+        return {node: index for index, node in enumerate(walk(self.tree))}
+
+    def order(self, node: cst.CSTNode) -> int:
+        """The node's rank in source order (pre-order): compares "before" and "after"."""
+        return self._order.get(node, -1)
+
+    def reaching_binding(self, name: cst.Name) -> Binding | None:
+        """The last assignment of ``name`` in its scope before the use (straight-line order)."""
+        table = self.scope_of(name)
+        bindings = table.names.get(name.value, [])
+        use = self.order(name)
+        before = [b for b in bindings if b.node is not None and self.order(b.node) < use]
+        return max(before, key=lambda b: self.order(b.node), default=None)  # type: ignore[arg-type]
 
     def statement(self, node: cst.CSTNode) -> cst.BaseStatement | cst.BaseSmallStatement | None:
         """The innermost statement that contains ``node``."""

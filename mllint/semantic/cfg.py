@@ -17,6 +17,7 @@ import libcst as cst
 import networkx as nx
 
 ENTRY = "ENTRY"
+_CODE = cst.Module(body=[])
 EXIT = "EXIT"
 
 Node = cst.CSTNode | str
@@ -100,6 +101,8 @@ class ControlFlowGraph:
     def _if(self, node: cst.If, preds: list[Node]) -> list[Node]:
         self._add(node, preds)
         exits = self._suite(node.body, [node])
+        for successor in self.graph.successors(node):
+            self.graph.edges[node, successor]["branch"] = True
         if isinstance(node.orelse, cst.If):
             exits += self._if(node.orelse, [node])
         elif isinstance(node.orelse, cst.Else):
@@ -164,23 +167,82 @@ class ControlFlowGraph:
         return list(self.loop_bodies)
 
     def has_path(
-        self, source: Node, target: Node, avoiding: Iterable[Node] = (), within: set[Node] | None = None
+        self,
+        source: Node,
+        target: Node,
+        avoiding: Iterable[Node] = (),
+        within: set[Node] | None = None,
+        correlated: bool = False,
     ) -> bool:
         """A path of at least one edge from ``source`` to ``target`` that meets none of ``avoiding``
-        (except at its ends), staying inside ``within`` when given."""
+        (except at its ends), staying inside ``within`` when given. With ``correlated``, ``if``
+        tests with the same code take the same branch along the path (``if accumulate:`` twice)."""
         blocked = set(avoiding) - {target}
         allowed = None if within is None else within | {source, target}
-        seen: set[Node] = set()
-        frontier = list(self.graph.successors(source))
+        seen: set[tuple[Node, frozenset[tuple[str, bool]]]] = set()
+        start: frozenset[tuple[str, bool]] = frozenset()
+        frontier = [(s, self._decide(source, s, start, correlated)) for s in self.graph.successors(source)]
         while frontier:
-            node = frontier.pop()
+            node, decisions = frontier.pop()
+            if decisions is None:
+                continue
             if node == target:
                 return True
-            if node in seen or node in blocked or (allowed is not None and node not in allowed):
+            if (node, decisions) in seen or node in blocked or (allowed is not None and node not in allowed):
                 continue
-            seen.add(node)
-            frontier.extend(self.graph.successors(node))
+            seen.add((node, decisions))
+            frontier.extend((s, self._decide(node, s, decisions, correlated)) for s in self.graph.successors(node))
         return False
+
+    def cycle_through(
+        self,
+        node: Node,
+        through: set[Node],
+        avoiding: Iterable[Node] = (),
+        within: set[Node] | None = None,
+        correlated: bool = False,
+    ) -> Node | None:
+        """The first of ``through`` on a path from ``node`` back to itself (one loop iteration and
+        more) meeting none of ``avoiding``; branch decisions stay consistent along the whole cycle."""
+        blocked = set(avoiding) - {node}
+        allowed = None if within is None else within | {node}
+        State = tuple[Node, frozenset[tuple[str, bool]], Node | None]
+        seen: set[State] = set()
+        frontier: list[State] = [
+            (s, self._decide(node, s, frozenset(), correlated), None) for s in self.graph.successors(node)
+        ]  # type: ignore[misc]
+        while frontier:
+            current, decisions, met = frontier.pop()
+            if decisions is None:
+                continue
+            if current == node:
+                if met is not None:
+                    return met
+                continue
+            if (
+                (current, decisions, met) in seen
+                or current in blocked
+                or (allowed is not None and current not in allowed)
+            ):
+                continue
+            seen.add((current, decisions, met))
+            met = met if met is not None else (current if current in through else None)
+            frontier.extend(
+                (s, self._decide(current, s, decisions, correlated), met) for s in self.graph.successors(current)
+            )
+        return None
+
+    def _decide(
+        self, node: Node, successor: Node, decisions: frozenset[tuple[str, bool]], correlated: bool
+    ) -> frozenset[tuple[str, bool]] | None:
+        """The branch decisions after taking an edge; None when it contradicts an earlier one."""
+        if not correlated or not isinstance(node, cst.If):
+            return decisions
+        test = _CODE.code_for_node(node.test)
+        branch = bool(self.graph.edges[node, successor].get("branch"))
+        if (test, not branch) in decisions:
+            return None
+        return decisions | {(test, branch)}
 
     def dominates(self, dominator: Node, node: Node, start: Node = ENTRY) -> bool:
         """Every path from ``start`` to ``node`` passes through ``dominator``."""

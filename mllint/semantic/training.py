@@ -1,0 +1,220 @@
+"""Training events: what a statement does to gradients, optimizers and model modes.
+
+``loss.backward()`` is a BACKWARD, ``opt.step()`` a STEP (identified by the receiver's value:
+an optimizer, a GradScaler stepping one), ``opt.zero_grad()`` / ``p.grad = None`` a CLEAR, and so
+on. A call into a project function contributes the events of that function's body, in order,
+so a loop that calls ``train_step(model, batch, optimizer)`` is seen doing what the helper does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import libcst as cst
+
+from mllint.context import ModuleContext
+from mllint.semantic import knowledge
+from mllint.semantic.cfg import ControlFlowGraph, Node
+from mllint.semantic.names import dotted_name
+from mllint.semantic.scan import walk
+
+
+class Kind(Enum):
+    BACKWARD = "backward"
+    STEP = "step"
+    CLEAR = "clear"
+    SCHEDULER_STEP = "scheduler-step"
+    CLIP = "clip"
+    UNSCALE = "unscale"
+    EVAL = "eval"
+    TRAIN = "train"
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: Kind
+    #: the call (or assignment) in the checked module that causes the event
+    node: cst.CSTNode
+    #: the optimizer or model concerned, as written (``self.opt``), when it can be told
+    target: str | None = None
+    #: BACKWARD through ``scaler.scale(loss)``; CLIP that unscales itself; STEP with a closure
+    scaled: bool = False
+    closure: bool = False
+
+
+CLIP_FUNCTIONS = {"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads"}
+#: wrappers whose clipping unscales AMP gradients itself
+SELF_UNSCALING = ("accelerator", "fabric", "trainer")
+MAX_CALL_DEPTH = 3
+
+
+def _receiver(call: cst.Call) -> cst.BaseExpression | None:
+    return call.func.value if isinstance(call.func, cst.Attribute) else None
+
+
+def _method(call: cst.Call) -> str | None:
+    if isinstance(call.func, cst.Attribute):
+        return call.func.attr.value
+    return call.func.value if isinstance(call.func, cst.Name) else None
+
+
+def _text(ctx: ModuleContext, expr: cst.BaseExpression | None) -> str | None:
+    if expr is None:
+        return None
+    return dotted_name(expr) or ctx.code(expr)
+
+
+def _kinds_of(ctx: ModuleContext, expr: cst.BaseExpression) -> tuple[bool, bool, bool]:
+    """(optimizer, scheduler, scaler) for the value of ``expr``; a name decides only when the
+    value cannot be traced."""
+    assert ctx.project is not None
+    values = ctx.project.infer(ctx, expr)
+    if values:
+        return (
+            any(knowledge.is_optimizer_class(v) for v in values),
+            any(knowledge.is_scheduler_class(v) for v in values),
+            any(knowledge.is_grad_scaler(v) for v in values),
+        )
+    name = (dotted_name(expr) or "").rsplit(".", 1)[-1].lower()
+    scheduler = "sched" in name or name.startswith("lr") or "warmup" in name
+    scaler = "scaler" in name
+    optimizer = not scheduler and not scaler and ("opt" in name or "solver" in name)
+    return optimizer, scheduler, scaler
+
+
+def _is_scaled(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
+    """``scaler.scale(loss)``: the receiver of a backward under automatic mixed precision."""
+    return isinstance(expr, cst.Call) and _method(expr) == "scale" and _receiver(expr) is not None
+
+
+def call_events(ctx: ModuleContext, call: cst.Call) -> list[Event]:
+    """The events of one call, not looking into project functions."""
+    method = _method(call)
+    receiver = _receiver(call)
+    qualname = ctx.qualname(call.func) or ""
+    if method == "backward":
+        if qualname == "torch.autograd.backward" or receiver is None:
+            return [Event(Kind.BACKWARD, call)]
+        return [Event(Kind.BACKWARD, call, scaled=_is_scaled(ctx, receiver))]
+    if method in ("manual_backward",):
+        return [Event(Kind.BACKWARD, call)]
+    if method == "zero_grad":
+        return [Event(Kind.CLEAR, call, _text(ctx, receiver))]
+    if method == "zero_" and receiver is not None and "grad" in (_text(ctx, receiver) or ""):
+        return [Event(Kind.CLEAR, call)]
+    if method in CLIP_FUNCTIONS:
+        unscales = any(part in (_text(ctx, receiver) or "").lower() for part in SELF_UNSCALING)
+        return [Event(Kind.CLIP, call, scaled=unscales)]
+    if method == "unscale_":
+        return [Event(Kind.UNSCALE, call)]
+    if method == "step" and receiver is not None:
+        return _step_event(ctx, call, receiver)
+    if method == "eval" and receiver is not None and not call.args:
+        return [Event(Kind.EVAL, call, _text(ctx, receiver))]
+    if method == "train" and receiver is not None:
+        mode = call.args[0].value if call.args else None
+        if isinstance(mode, cst.Name) and mode.value == "False":
+            return [Event(Kind.EVAL, call, _text(ctx, receiver))]
+        if mode is None or (isinstance(mode, cst.Name) and mode.value == "True"):
+            return [Event(Kind.TRAIN, call, _text(ctx, receiver))]
+    return []
+
+
+def _step_event(ctx: ModuleContext, call: cst.Call, receiver: cst.BaseExpression) -> list[Event]:
+    optimizer, scheduler, scaler = _kinds_of(ctx, receiver)
+    if scaler and call.args:
+        return [Event(Kind.STEP, call, _text(ctx, call.args[0].value))]
+    if scheduler:
+        return [Event(Kind.SCHEDULER_STEP, call, _text(ctx, receiver))]
+    if optimizer:
+        closure = any(arg.keyword is None or arg.keyword.value == "closure" for arg in call.args)
+        return [Event(Kind.STEP, call, _text(ctx, receiver), closure=closure)]
+    return []
+
+
+def _grad_reset(node: cst.CSTNode) -> bool:
+    """``p.grad = None``: gradients cleared by assignment."""
+    if not isinstance(node, cst.Assign) or not (isinstance(node.value, cst.Name) and node.value.value == "None"):
+        return False
+    return any(isinstance(t.target, cst.Attribute) and t.target.attr.value == "grad" for t in node.targets)
+
+
+def node_events(ctx: ModuleContext, node: cst.CSTNode, depth: int = 0) -> list[Event]:
+    """Events of a statement (or header), in source order, calls into project functions included.
+
+    For a compound statement only its header counts (an ``if``'s test, a ``for``'s iterable):
+    the body's statements are graph nodes of their own.
+    """
+    events: list[Event] = []
+    for part in _own_parts(node):
+        for inner in walk(part):
+            if isinstance(inner, cst.Call):
+                events.extend(call_events(ctx, inner) or _callee_events(ctx, inner, depth))
+            elif _grad_reset(inner):
+                events.append(Event(Kind.CLEAR, inner))
+    return events
+
+
+def graph_events(ctx: ModuleContext, cfg: ControlFlowGraph) -> dict[Node, list[Event]]:
+    """The events of every node of a control-flow graph (nodes without events left out)."""
+    found = {}
+    for node in cfg.graph:
+        if isinstance(node, cst.CSTNode):
+            events = node_events(ctx, node)
+            if events:
+                found[node] = events
+    return found
+
+
+def _own_parts(node: cst.CSTNode) -> list[cst.CSTNode]:
+    if isinstance(node, (cst.If, cst.While)):
+        return [node.test]
+    if isinstance(node, cst.For):
+        return [node.iter]
+    if isinstance(node, cst.With):
+        return list(node.items)
+    if isinstance(node, (cst.Try, cst.TryStar, cst.ExceptHandler, cst.Match, cst.FunctionDef, cst.ClassDef)):
+        return []
+    return [node]
+
+
+def _callee_events(ctx: ModuleContext, call: cst.Call, depth: int) -> list[Event]:
+    """A project function's events, attributed to the call that runs them."""
+    if depth >= MAX_CALL_DEPTH or ctx.project is None:
+        return []
+    from mllint.semantic.project import FunctionInfo
+
+    callee = ctx.project.resolve_callee(ctx, call)
+    if not isinstance(callee, FunctionInfo):
+        return []
+    events = function_events(callee.ctx, callee.node, depth + 1)
+    return [Event(e.kind, call, e.target, e.scaled, e.closure) for e in events]
+
+
+def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> list[Event]:
+    """Every event of a function body in source order (nested definitions excluded)."""
+    events: list[Event] = []
+    for statement in _statements(function):
+        events.extend(node_events(ctx, statement, depth))
+    return events
+
+
+def _statements(function: cst.FunctionDef) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [function.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not function:
+            continue
+        if isinstance(node, (cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.With)):
+            found.append(node)
+        if not isinstance(node, cst.BaseSmallStatement):
+            stack.extend(reversed(_block_children(node)))
+    return found
+
+
+def _block_children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    from mllint.semantic.scan import iter_children
+
+    return [child for child in iter_children(node) if not isinstance(child, cst.BaseExpression)]

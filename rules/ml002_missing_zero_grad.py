@@ -1,0 +1,122 @@
+"""ML002: gradients never cleared between optimizer steps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import libcst as cst
+
+from mllint.context import ModuleContext
+from mllint.rule import Finding, Related, Rule
+from mllint.semantic.cfg import ControlFlowGraph, Node
+from mllint.semantic.training import Event, Kind, graph_events
+
+
+class MissingZeroGrad(Rule):
+    """## What it does
+    Finds training loops that call `backward()` and `optimizer.step()` on every iteration but never
+    clear the gradients on the way from one step to the next backward.
+
+    ## Why is this bad?
+    `backward()` adds to `.grad`; it does not overwrite it. Without `optimizer.zero_grad()` each step
+    applies the sum of every gradient computed so far: the effective learning rate grows each
+    iteration, the loss jumps around or creeps down far slower than it should, and nothing fails.
+
+    ## Example
+    ```python
+    for x, y in loader:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+    Gradient accumulation (`zero_grad()` right after a step taken every k batches), `model.zero_grad()`,
+    `param.grad = None` and LBFGS's `step(closure)` are all recognized.
+    """
+
+    code = "ML002"
+    name = "missing-zero-grad"
+    summary = "Training loop steps the optimizer without ever clearing gradients in between"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        for owner in [None, *ctx.functions]:
+            yield from self._check_owner(ctx, owner)
+
+    def _check_owner(self, ctx: ModuleContext, owner: cst.FunctionDef | None) -> Iterator[Finding]:
+        if not _may_step(ctx, owner):
+            return
+        cfg = ctx.cfg(owner)
+        events = graph_events(ctx, cfg)
+        steps = [(node, e) for node, found in events.items() for e in found if e.kind is Kind.STEP and not e.closure]
+        if not steps or not any(e.kind is Kind.BACKWARD for found in events.values() for e in found):
+            return
+        reported: set[Node] = set()
+        for loop, body in cfg.loop_bodies.items():
+            for node, step in steps:
+                if node not in body or node in reported or _cleared_after(events[node], step):
+                    continue
+                backward = _uncleared_backward(cfg, events, body | {loop}, node, step)
+                if backward is not None:
+                    reported.add(node)
+                    yield Finding(
+                        step.node,
+                        "optimizer steps every iteration but gradients are never cleared between steps: "
+                        "call `zero_grad()` once per step",
+                        (Related(backward, "gradients accumulate here, on top of the previous step's"),),
+                    )
+
+
+def _may_step(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
+    """Cheap gate: a ``.step(...)`` call, or calls into project functions that may step."""
+    calls = ctx.scopes[owner].calls
+    if any(isinstance(call.func, cst.Attribute) and call.func.attr.value == "step" for call in calls):
+        return True
+    return ctx.project is not None and any(ctx.project.resolve_callee(ctx, call) for call in calls)
+
+
+def _clears(event: Event, step: Event) -> bool:
+    """A CLEAR of this optimizer's gradients (a model's or an unknown one's clears them all)."""
+    return event.kind is Kind.CLEAR and (
+        event.target is None or step.target is None or event.target == step.target or "opt" not in event.target.lower()
+    )
+
+
+def _cleared_after(events: list[Event], step: Event) -> bool:
+    """The step's own statement clears after stepping (a helper that steps and zeroes)."""
+    after = events[events.index(step) + 1 :]
+    return any(_clears(e, step) for e in after)
+
+
+def _uncleared_backward(
+    cfg: ControlFlowGraph, events: dict[Node, list[Event]], body: set[Node], node: Node, step: Event
+) -> cst.CSTNode | None:
+    """A backward reached from the step, around the loop, before any clearing of its gradients."""
+    clearing = set()
+    targets = {}
+    for other, found in events.items():
+        kinds = [
+            e for e in found if e.kind in (Kind.CLEAR, Kind.BACKWARD) and (e.kind is Kind.BACKWARD or _clears(e, step))
+        ]
+        if not kinds:
+            continue
+        if kinds[0].kind is Kind.CLEAR:
+            clearing.add(other)
+        else:
+            targets[other] = kinds[0].node
+    # ``for p in model.parameters(): p.grad = None`` clears, though the graph lets a loop run zero times
+    for loop, loop_body in cfg.loop_bodies.items():
+        if loop_body & clearing and not loop_body & targets.keys():
+            clearing.add(loop)
+    # ``if not update: continue`` skips the clearing and the step alike: not a path that accumulates
+    clearing |= {other for other in body if isinstance(other, cst.Continue)}
+    # a cycle step -> backward -> step around the loop on which this optimizer is never cleared
+    met = cfg.cycle_through(node, set(targets) & body, avoiding=clearing, within=body, correlated=True)
+    return targets.get(met) if met is not None else None
