@@ -8,8 +8,8 @@ import libcst as cst
 
 from mllint.context import ModuleContext
 from mllint.rule import Finding, Related, Rule
-from mllint.semantic.cfg import ControlFlowGraph, Node
-from mllint.semantic.training import Event, Kind, graph_events
+from mllint.semantic.cfg import ENTRY, EXIT, ControlFlowGraph, Node
+from mllint.semantic.training import Event, Kind, call_events, graph_events
 
 
 class MissingZeroGrad(Rule):
@@ -59,6 +59,18 @@ class MissingZeroGrad(Rule):
         if not steps or not any(e.kind is Kind.BACKWARD for found in events.values() for e in found):
             return
         reported: set[Node] = set()
+        if owner is not None and not cfg.loop_bodies and _called_in_a_loop(ctx, owner):
+            # a step helper called once per iteration: its exit leads back to its entry
+            body = set(cfg.graph) | {ENTRY, EXIT}
+            cfg.graph.add_edge(EXIT, ENTRY)
+            try:
+                for node, step in steps:
+                    backward = _uncleared_backward(cfg, events, body, node, step)
+                    if backward is not None and node not in reported:
+                        reported.add(node)
+                        yield _finding(step, backward)
+            finally:
+                cfg.graph.remove_edge(EXIT, ENTRY)
         for loop, body in cfg.loop_bodies.items():
             for node, step in steps:
                 if node not in body or node in reported or _cleared_after(events[node], step):
@@ -66,12 +78,36 @@ class MissingZeroGrad(Rule):
                 backward = _uncleared_backward(cfg, events, body | {loop}, node, step)
                 if backward is not None:
                     reported.add(node)
-                    yield Finding(
-                        step.node,
-                        "optimizer steps every iteration but gradients are never cleared between steps: "
-                        "call `zero_grad()` once per step",
-                        (Related(backward, "gradients accumulate here, on top of the previous step's"),),
-                    )
+                    yield _finding(step, backward)
+
+
+def _finding(step: Event, backward: cst.CSTNode) -> Finding:
+    return Finding(
+        step.node,
+        "optimizer steps every iteration but gradients are never cleared between steps: "
+        "call `zero_grad()` once per step",
+        (Related(backward, "gradients accumulate here, on top of the previous step's"),),
+    )
+
+
+def _called_in_a_loop(ctx: ModuleContext, function: cst.FunctionDef) -> bool:
+    """Some call of the function runs in a loop that does not clear gradients itself."""
+    info = ctx.project.function_info(function) if ctx.project else None
+    if info is None:
+        return False
+    for caller_ctx, call in ctx.project.call_sites(info):
+        loop = caller_ctx.enclosing(call, (cst.For, cst.While))
+        if loop is None:
+            continue
+        others = [
+            e
+            for node in caller_ctx.walk(loop.body)
+            if isinstance(node, cst.Call) and node is not call
+            for e in call_events(caller_ctx, node)
+        ]
+        if not any(e.kind is Kind.CLEAR for e in others):
+            return True
+    return False
 
 
 def _may_step(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
