@@ -41,6 +41,8 @@ class Event:
     #: BACKWARD through ``scaler.scale(loss)``; CLIP that unscales itself; STEP with a closure
     scaled: bool = False
     closure: bool = False
+    #: the event happens inside a project function that ``node`` calls
+    via_call: bool = False
 
 
 CLIP_FUNCTIONS = {"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_grads"}
@@ -189,7 +191,7 @@ def _callee_events(ctx: ModuleContext, call: cst.Call, depth: int) -> list[Event
     if not isinstance(callee, FunctionInfo):
         return []
     events = function_events(callee.ctx, callee.node, depth + 1)
-    return [Event(e.kind, call, e.target, e.scaled, e.closure) for e in events]
+    return [Event(e.kind, call, e.target, e.scaled, e.closure, via_call=True) for e in events]
 
 
 def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> list[Event]:
