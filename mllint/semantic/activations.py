@@ -1,0 +1,195 @@
+"""Which normalization (softmax, log_softmax, sigmoid) produced a tensor, if any.
+
+Followed through variables (the assignment that reaches the use), shape-only tensor methods,
+activation modules (``self.act = nn.Softmax(dim=1)``), ``nn.Sequential`` containers ending in
+one, and models whose ``forward`` returns a normalized value on every path, in any file of the
+project, inherited forwards included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from mllint.context import ModuleContext
+from mllint.semantic import knowledge
+
+#: tensor methods that keep the values (and so the normalization) of their receiver
+SHAPE_METHODS = {
+    "view", "reshape", "squeeze", "unsqueeze", "contiguous", "float", "double", "half", "to", "cpu", "cuda",
+    "permute", "transpose", "flatten", "clone", "type_as", "view_as", "expand", "expand_as",
+}  # fmt: skip
+MAX_DEPTH = 12
+
+
+@dataclass(frozen=True)
+class Normalization:
+    kind: str
+    #: where the activation is applied
+    node: cst.CSTNode
+    ctx: ModuleContext
+
+
+Element = int | str | None
+
+
+def normalization(
+    ctx: ModuleContext, expr: cst.BaseExpression, depth: int = 0, element: Element = None
+) -> Normalization | None:
+    """The normalization last applied to ``expr``'s value (to its ``element``: a tuple position or
+    a dict key, when the value is a container), when every way to it applies one."""
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(expr, cst.Call):
+        return _call(ctx, expr, depth) if element is None else _model_output(ctx, expr, depth, element)
+    if isinstance(expr, cst.Name):
+        return _name(ctx, expr, depth, element)
+    if isinstance(expr, cst.Subscript):
+        return normalization(ctx, expr.value, depth + 1, _key(expr) if element is None else None)
+    if isinstance(expr, (cst.Tuple, cst.List)) and isinstance(element, int) and element < len(expr.elements):
+        return normalization(ctx, expr.elements[element].value, depth + 1)
+    if isinstance(expr, cst.Dict) and isinstance(element, str):
+        for item in expr.elements:
+            if isinstance(item, cst.DictElement) and _string(item.key) == element:
+                return normalization(ctx, item.value, depth + 1)
+    return None
+
+
+def _name(ctx: ModuleContext, name: cst.Name, depth: int, element: Element) -> Normalization | None:
+    binding = ctx.reaching_binding(name)
+    if binding is not None:
+        if binding.kind != "assign" or len(binding.path) > 1 or (binding.path and element is not None):
+            return None
+        return normalization(ctx, binding.value, depth + 1, binding.path[0] if binding.path else element)
+    return _parameter(ctx, name, depth, element)
+
+
+def _parameter(ctx: ModuleContext, name: cst.Name, depth: int, element: Element) -> Normalization | None:
+    """A parameter: what the project's call sites pass for it."""
+    from mllint.semantic.values import argument
+
+    function = ctx.enclosing_function(name)
+    info = ctx.project.function_info(function) if ctx.project and function else None
+    if info is None:
+        return None
+    positional = [p.name.value for p in [*info.node.params.posonly_params, *info.node.params.params]]
+    if name.value not in positional and all(p.name.value != name.value for p in info.params):
+        return None
+    offset = 1 if info.class_qualname and positional and positional[0] in ("self", "cls") else 0
+    index = positional.index(name.value) - offset if name.value in positional else None
+    for caller_ctx, call in ctx.project.call_sites(info):
+        passed = argument(call, name.value, index)
+        found = normalization(caller_ctx, passed, depth + 1, element) if passed is not None else None
+        if found is not None:
+            return found
+    return None
+
+
+def _key(subscript: cst.Subscript) -> Element:
+    if len(subscript.slice) != 1 or not isinstance(subscript.slice[0].slice, cst.Index):
+        return None
+    value = subscript.slice[0].slice.value
+    if isinstance(value, cst.Integer):
+        return int(value.value)
+    return _string(value)
+
+
+def _string(expr: cst.BaseExpression | None) -> str | None:
+    if isinstance(expr, cst.SimpleString):
+        evaluated = expr.evaluated_value
+        return evaluated if isinstance(evaluated, str) else None
+    return None
+
+
+def activation_of_module(ctx: ModuleContext, expr: cst.BaseExpression) -> str | None:
+    """The kind of an activation module instance (``nn.Softmax(dim=1)``, ``self.softmax``)."""
+    assert ctx.project is not None
+    for qualname in ctx.project.infer(ctx, expr):
+        kind = knowledge.activation_kind(qualname)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _call(ctx: ModuleContext, call: cst.Call, depth: int) -> Normalization | None:
+    qualname = ctx.qualname(call.func)
+    if qualname is not None:
+        kind = knowledge.activation_kind(qualname)
+        if kind is not None:
+            return Normalization(kind, call, ctx)
+        if knowledge.normalize(qualname) in ("torch.log", "numpy.log") and call.args:
+            inner = normalization(ctx, call.args[0].value, depth + 1)
+            return Normalization("log_softmax", call, ctx) if inner and inner.kind == "softmax" else None
+    kind = activation_of_module(ctx, call.func)
+    if kind is not None:
+        return Normalization(kind, call, ctx)
+    if isinstance(call.func, cst.Attribute):
+        method = call.func.attr.value
+        if method in knowledge.ACTIVATION_METHODS and qualname is None and not _on_self(call.func):
+            return Normalization(knowledge.ACTIVATION_METHODS[method], call, ctx)
+        if method in SHAPE_METHODS:
+            return normalization(ctx, call.func.value, depth + 1)
+        if method == "log" and not call.args:
+            inner = normalization(ctx, call.func.value, depth + 1)
+            return Normalization("log_softmax", call, ctx) if inner and inner.kind == "softmax" else None
+    return _model_output(ctx, call, depth)
+
+
+def _on_self(attribute: cst.Attribute) -> bool:
+    """``self.softmax(x)`` calls a submodule, not the tensor method ``x.softmax()``."""
+    return isinstance(attribute.value, cst.Name) and attribute.value.value == "self"
+
+
+def _model_output(ctx: ModuleContext, call: cst.Call, depth: int, element: Element = None) -> Normalization | None:
+    """A model call: normalized when the model's forward (or its Sequential) ends normalized."""
+    project = ctx.project
+    assert project is not None
+    sequential = _sequential_tail(ctx, call.func) if element is None else None
+    if sequential is not None:
+        return sequential
+    for qualname in project.infer(ctx, call.func):
+        forward = project.method(qualname, "forward")
+        if forward is None or not project.is_model_class(qualname):
+            continue
+        table = forward.ctx.scopes.get(forward.node)
+        if table is None or not table.returns:
+            continue
+        found = [normalization(forward.ctx, value, depth + 1, element) for value in table.returns]
+        if all(found) and len({n.kind for n in found if n}) == 1:
+            return found[-1]
+    return None
+
+
+def _sequential_tail(ctx: ModuleContext, func: cst.BaseExpression) -> Normalization | None:
+    """``nn.Sequential(..., nn.Softmax(dim=1))`` held in a variable or ``self`` attribute."""
+    construction = _construction(ctx, func)
+    if construction is None or not construction.args:
+        return None
+    if knowledge.normalize(ctx.qualname(construction.func) or "") != "torch.nn.Sequential":
+        return None
+    last = construction.args[-1].value
+    if isinstance(last, cst.Call):
+        kind = knowledge.activation_kind(ctx.qualname(last.func) or "")
+        if kind is not None:
+            return Normalization(kind, last, ctx)
+    return None
+
+
+def _construction(ctx: ModuleContext, expr: cst.BaseExpression) -> cst.Call | None:
+    if isinstance(expr, cst.Call):
+        return expr
+    if isinstance(expr, cst.Name):
+        binding = ctx.reaching_binding(expr)
+        value = binding.value if binding is not None and not binding.path else None
+        return value if isinstance(value, cst.Call) else None
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
+        class_node = ctx.enclosing_class(expr)
+        if class_node is None:
+            return None
+        for statement in ctx.walk(class_node):
+            if isinstance(statement, cst.Assign) and isinstance(statement.value, cst.Call):
+                for target in statement.targets:
+                    if isinstance(target.target, cst.Attribute) and target.target.attr.value == expr.attr.value:
+                        return statement.value
+    return None
