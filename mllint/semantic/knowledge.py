@@ -34,6 +34,12 @@ _SCHEDULER_FACTORIES = (
     "transformers.optimization.get_scheduler",
     "diffusers.optimization.get_scheduler",
 )
+#: optimizer class names, whatever library defines them (transformers.AdamW, bitsandbytes ...)
+_OPTIMIZER_NAMES = {
+    "Adam", "AdamW", "SGD", "Adafactor", "Lamb", "LAMB", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam",
+    "RAdam", "LBFGS", "Lion", "Adam8bit", "AdamW8bit", "PagedAdamW", "FusedAdam", "FusedLAMB", "SparseAdam",
+    "ASGD", "Rprop", "Muon", "Shampoo",
+}  # fmt: skip
 _NOT_OPTIMIZERS = {"torch.optim.Optimizer", "torch.optim.lr_scheduler", "torch.optim.swa_utils"}
 
 #: losses that apply (log_)softmax / sigmoid to their input themselves
@@ -149,7 +155,7 @@ def is_optimizer_class(qualname: str) -> bool:
     if qualname in _NOT_OPTIMIZERS or qualname.startswith(_SCHEDULER_PREFIXES):
         return False
     tail = qualname.rsplit(".", 1)[-1]
-    return qualname.startswith(_OPTIMIZER_PREFIXES) and tail[:1].isupper()
+    return tail in _OPTIMIZER_NAMES or (qualname.startswith(_OPTIMIZER_PREFIXES) and tail[:1].isupper())
 
 
 def is_scheduler_class(qualname: str) -> bool:
