@@ -163,6 +163,18 @@ class ControlFlowGraph:
             current = parents.get(current)
         return current
 
+    def conditions_of(
+        self, node: cst.CSTNode, parents: Mapping[cst.CSTNode, cst.CSTNode]
+    ) -> frozenset[tuple[str, bool]]:
+        """The ``if`` branches a statement lies in: its branch decisions, for correlated paths."""
+        found = set()
+        child, parent = node, parents.get(node)
+        while parent is not None and parent is not self.owner:
+            if isinstance(parent, cst.If) and parent in self.graph and child is not parent.test:
+                found.add((_CODE.code_for_node(parent.test), child is parent.body))
+            child, parent = parent, parents.get(parent)
+        return frozenset(found)
+
     def loops(self) -> list[Loop]:
         return list(self.loop_bodies)
 
@@ -173,6 +185,7 @@ class ControlFlowGraph:
         avoiding: Iterable[Node] = (),
         within: set[Node] | None = None,
         correlated: bool = False,
+        assume: frozenset[tuple[str, bool]] = frozenset(),
     ) -> bool:
         """A path of at least one edge from ``source`` to ``target`` that meets none of ``avoiding``
         (except at its ends), staying inside ``within`` when given. With ``correlated``, ``if``
@@ -180,8 +193,7 @@ class ControlFlowGraph:
         blocked = set(avoiding) - {target}
         allowed = None if within is None else within | {source, target}
         seen: set[tuple[Node, frozenset[tuple[str, bool]]]] = set()
-        start: frozenset[tuple[str, bool]] = frozenset()
-        frontier = [(s, self._decide(source, s, start, correlated)) for s in self.graph.successors(source)]
+        frontier = [(s, self._decide(source, s, assume, correlated)) for s in self.graph.successors(source)]
         while frontier:
             node, decisions = frontier.pop()
             if decisions is None:

@@ -191,3 +191,31 @@ def activation_kind(qualname: str) -> str | None:
 def is_sklearn_transformer(qualname: str) -> bool:
     tail = qualname.rsplit(".", 1)[-1]
     return qualname.startswith(SKLEARN_TRANSFORMER_MODULES) and tail[:1].isupper()
+
+
+#: layers that behave differently in train and eval mode
+_MODE_DEPENDENT = (
+    "torch.nn.Dropout", "torch.nn.AlphaDropout", "torch.nn.FeatureAlphaDropout", "torch.nn.BatchNorm",
+    "torch.nn.SyncBatchNorm", "torch.nn.InstanceNorm", "torch.nn.functional.dropout",
+    "torch.nn.functional.alpha_dropout", "torch.nn.functional.batch_norm", "torch.nn.Transformer",
+    "torch.nn.MultiheadAttention", "torch.nn.LSTM", "torch.nn.GRU", "torch.nn.RNN", "torch.nn.LazyBatchNorm",
+)  # fmt: skip
+#: model families known to contain such layers
+_MODEL_LIBRARIES = (
+    "torchvision.models.",
+    "timm.",
+    "transformers.",
+    "torchaudio.models.",
+    "segmentation_models_pytorch.",
+)
+
+
+def is_mode_dependent(qualname: str) -> bool | None:
+    """True for a layer whose behaviour depends on train/eval mode, False for one known not to,
+    None for a name this table does not know (a project class, another library's class)."""
+    qualname = normalize(qualname)
+    if qualname.startswith(_MODE_DEPENDENT) or qualname.startswith(_MODEL_LIBRARIES):
+        return True
+    if qualname.startswith(("torch.", "math.", "numpy.", "builtins.")):
+        return False
+    return None

@@ -112,6 +112,10 @@ def call_events(ctx: ModuleContext, call: cst.Call) -> list[Event]:
         return [Event(Kind.UNSCALE, call)]
     if method == "step" and receiver is not None:
         return _step_event(ctx, call, receiver)
+    if method == "set_training_mode" and receiver is not None and call.args:
+        mode = call.args[0].value
+        kind = Kind.TRAIN if isinstance(mode, cst.Name) and mode.value == "True" else Kind.EVAL
+        return [Event(kind, call, _text(ctx, receiver))]
     if method == "eval" and receiver is not None and not call.args:
         return [Event(Kind.EVAL, call, _text(ctx, receiver))]
     if method == "train" and receiver is not None:
@@ -220,3 +224,34 @@ def _block_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     from mllint.semantic.scan import iter_children
 
     return [child for child in iter_children(node) if not isinstance(child, cst.BaseExpression)]
+
+
+def has_mode_dependent_layers(ctx: ModuleContext, class_qualname: str, seen: set[str] | None = None) -> bool:
+    """Whether a model holds dropout / batch-norm-like layers; a model this project does not
+    define (a torchvision or timm network, an unknown class) counts as holding them."""
+    assert ctx.project is not None
+    seen = seen if seen is not None else set()
+    known = knowledge.is_mode_dependent(class_qualname)
+    if known is not None:
+        return known
+    if ctx.project.resolve_class(class_qualname) is None:
+        return True
+    for ancestor in ctx.project.mro(class_qualname):
+        base = ctx.project.resolve_class(ancestor)
+        if base is None:
+            if ancestor not in knowledge.MODULE_BASES and knowledge.is_mode_dependent(ancestor) is not False:
+                return True
+            continue
+        if ancestor in seen:
+            continue
+        seen.add(ancestor)
+        for node in base.ctx.walk(base.node):
+            qualname = base.ctx.qualname(node.func) if isinstance(node, cst.Call) else None
+            if qualname is None:
+                continue
+            if knowledge.is_mode_dependent(qualname):
+                return True
+            nested = ctx.project.resolve_class(qualname, base.ctx.module_name)
+            if nested is not None and has_mode_dependent_layers(ctx, nested.qualname, seen):
+                return True
+    return False

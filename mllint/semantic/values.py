@@ -119,6 +119,9 @@ class ValueInference:
             if function is None:
                 break
             if self._is_param(function, name.value):
+                receiver = self._receiver_class(ctx, function, name.value)
+                if receiver is not None:
+                    return frozenset({receiver})
                 return self._infer_param(ctx, function, name.value, depth)
             function = ctx.enclosing_function(function)
         return EMPTY
@@ -168,6 +171,16 @@ class ValueInference:
     def _is_prepare(call: cst.Call) -> bool:
         # ``accelerator.prepare(model, optimizer, loader)`` returns its arguments, wrapped
         return isinstance(call.func, cst.Attribute) and call.func.attr.value == "prepare"
+
+    def _receiver_class(self, ctx: ModuleContext, function: cst.FunctionDef, name: str) -> str | None:
+        """``self`` in a method: an instance of the enclosing class."""
+        info = self.project.function_info(function)
+        params = function.params.params
+        if info is None or info.class_qualname is None or not params or params[0].name.value != name:
+            return None
+        if any(_decorator_name(d) in ("staticmethod", "classmethod") for d in function.decorators):
+            return None
+        return info.class_qualname
 
     @staticmethod
     def _is_param(function: cst.FunctionDef, name: str) -> bool:
@@ -237,3 +250,8 @@ def argument(call: cst.Call, name: str, position: int | None = None) -> cst.Base
                 return arg.value
             positional += 1
     return None
+
+
+def _decorator_name(decorator: cst.Decorator) -> str:
+    target = decorator.decorator
+    return target.value if isinstance(target, cst.Name) else ""

@@ -1,0 +1,216 @@
+"""ML004: a model run for evaluation while still in train mode, or train mode never restored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import libcst as cst
+
+from mllint.context import ModuleContext
+from mllint.rule import Finding, Related, Rule
+from mllint.semantic import knowledge
+from mllint.semantic.cfg import ENTRY, ControlFlowGraph, Node
+from mllint.semantic.project import FunctionInfo
+from mllint.semantic.training import Event, Kind, graph_events, has_mode_dependent_layers
+
+EVALUATION_NAME = re.compile(
+    r"^_*(evaluate|eval|validate|validation|valid|val|test|predict|inference|infer|score)(_|$)"
+    r"|_(eval|evaluate|validate|validation|val|test|predict|inference)$"
+)
+NO_GRAD = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"}
+
+
+class MissingEval(Rule):
+    """## What it does
+    Finds a model run for validation, testing or inference while it is still in train mode: no
+    `model.eval()` on the way to the evaluation (in the function or in its callers), an explicit
+    `model.train()` before predictions, or an evaluation inside the training loop that switches to
+    eval mode and never switches back before the next training step.
+
+    ## Why is this bad?
+    In train mode dropout still drops and batch-norm uses (and updates) batch statistics: reported
+    accuracy is noisy and too low, predictions change from run to run. The reverse, training on in eval
+    mode after a mid-epoch validation, silently trains without dropout and with frozen batch-norm
+    statistics. Nothing fails either way.
+
+    ## Example
+    ```python
+    def evaluate(model, loader):
+        with torch.no_grad():
+            return sum(metric(model(x), y) for x, y in loader)
+    ```
+
+    ## Use instead
+    ```python
+    def evaluate(model, loader):
+        model.eval()
+        with torch.no_grad():
+            score = sum(metric(model(x), y) for x, y in loader)
+        model.train()
+        return score
+    ```
+    Models without dropout or batch-norm layers (known from their definition in the project) are not
+    reported.
+    """
+
+    code = "ML004"
+    name = "missing-eval"
+    summary = "Model evaluated in train mode, or train mode not restored after evaluation"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        for owner in [None, *ctx.functions]:
+            calls = ctx.scopes[owner].calls
+            if not calls:
+                continue
+            cfg = ctx.cfg(owner)
+            events = graph_events(ctx, cfg)
+            training = any(e.kind in (Kind.BACKWARD, Kind.STEP) for found in events.values() for e in found)
+            if training:
+                yield from _mode_not_restored(ctx, cfg, events)
+            else:
+                yield from _evaluation_in_train_mode(ctx, owner, cfg, events)
+
+
+def _last_mode(events: list[Event]) -> Kind | None:
+    modes = [e.kind for e in events if e.kind in (Kind.EVAL, Kind.TRAIN)]
+    return modes[-1] if modes else None
+
+
+def _mode_not_restored(ctx: ModuleContext, cfg: ControlFlowGraph, events: dict[Node, list[Event]]) -> Iterator[Finding]:
+    """An evaluation in the training loop, then the next training step with no ``train()`` between."""
+    reported: set[cst.CSTNode] = set()
+    for loop, body in cfg.loop_bodies.items():
+        restoring = {n for n in body if any(e.kind is Kind.TRAIN for e in events.get(n, ()))}
+        steps = {n for n in body if _trains_before_restoring(events.get(n, []))}
+        if not steps:
+            continue
+        for node in body:
+            found = events.get(node, [])
+            if _last_mode(found) is not Kind.EVAL:
+                continue
+            switch = next(e for e in reversed(found) if e.kind is Kind.EVAL)
+            if switch.node in reported:
+                continue
+            if not _switches_a_mode_dependent_model(ctx, switch):
+                continue
+            assume = cfg.conditions_of(node, ctx.parents) if isinstance(node, cst.CSTNode) else frozenset()
+            if any(
+                cfg.has_path(node, s, avoiding=restoring, within=body | {loop}, correlated=True, assume=assume)
+                for s in steps
+            ):
+                reported.add(switch.node)
+                yield Finding(
+                    switch.node,
+                    "the model is switched to eval mode inside the training loop and train mode is not restored "
+                    "before the next training step",
+                )
+
+
+def _switches_a_mode_dependent_model(ctx: ModuleContext, switch: Event) -> bool:
+    """Unless every model the switch may concern is known to have no dropout / batch-norm."""
+    assert ctx.project is not None
+    call = switch.node
+    if not isinstance(call, cst.Call):
+        return True
+    receivers = [(ctx, call.func.value)] if isinstance(call.func, cst.Attribute) and not switch.via_call else []
+    callee = ctx.project.resolve_callee(ctx, call) if switch.via_call else None
+    if isinstance(callee, FunctionInfo):
+        # the helper's own ``x.eval()`` calls, their receivers seen from the helper
+        for inner in callee.ctx.scopes[callee.node].calls:
+            if isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "eval":
+                receivers.append((callee.ctx, inner.func.value))
+    models = [q for owner, expr in receivers for q in ctx.project.infer(owner, expr) if ctx.project.is_model_class(q)]
+    return not models or any(has_mode_dependent_layers(ctx, q) for q in models)
+
+
+def _trains_before_restoring(events: list[Event]) -> bool:
+    """A node that runs backward (or a forward for it) without switching to train mode first."""
+    for event in events:
+        if event.kind is Kind.TRAIN:
+            return False
+        if event.kind is Kind.BACKWARD:
+            return True
+    return False
+
+
+def _evaluation_in_train_mode(
+    ctx: ModuleContext, owner: cst.FunctionDef | None, cfg: ControlFlowGraph, events: dict[Node, list[Event]]
+) -> Iterator[Finding]:
+    evaluating = owner is not None and _is_evaluation_function(ctx, owner)
+    eval_nodes = {n for n, found in events.items() if _last_mode(found) is Kind.EVAL}
+    train_nodes = {n: e for n, found in events.items() for e in found if e.kind is Kind.TRAIN and not e.via_call}
+    for call in ctx.scopes[owner].calls:
+        if not (evaluating or _under_no_grad(ctx, call)) or not _is_model_call(ctx, call):
+            continue
+        node = cfg.node_of(call, ctx.parents)
+        if node is None:
+            continue
+        explicit = next((e for t, e in train_nodes.items() if cfg.has_path(t, node, avoiding=eval_nodes)), None)
+        if explicit is not None:
+            yield Finding(
+                explicit.node,
+                "the model is put in train mode before it is used for inference: call `model.eval()` instead",
+                (Related(call, "the model runs here"),),
+            )
+            return
+        if cfg.has_path(ENTRY, node, avoiding=eval_nodes) and not _callers_set_eval(ctx, owner):
+            yield Finding(
+                call, "the model is evaluated without `model.eval()`: dropout and batch-norm are in train mode"
+            )
+            return
+
+
+def _is_evaluation_function(ctx: ModuleContext, function: cst.FunctionDef) -> bool:
+    name = function.name.value
+    info = ctx.project.function_info(function) if ctx.project else None
+    if info and info.class_qualname and ctx.project.is_subclass(info.class_qualname, knowledge.LIGHTNING_BASES):
+        return False  # Lightning switches modes around validation_step / test_step / predict_step
+    if name.startswith("test_") and (ctx.path.name.startswith("test_") or "tests" in ctx.path.parts):
+        return False  # a unit test, not an evaluation
+    if EVALUATION_NAME.search(name):
+        return True
+    return any(_is_no_grad(ctx, decorator.decorator) for decorator in function.decorators)
+
+
+def _is_no_grad(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
+    target = expr.func if isinstance(expr, cst.Call) else expr
+    return (ctx.qualname(target) or "") in NO_GRAD
+
+
+def _under_no_grad(ctx: ModuleContext, call: cst.Call) -> bool:
+    for ancestor in ctx.ancestors(call):
+        if isinstance(ancestor, cst.With) and any(_is_no_grad(ctx, item.item) for item in ancestor.items):
+            return True
+        if isinstance(ancestor, cst.FunctionDef):
+            return any(_is_no_grad(ctx, decorator.decorator) for decorator in ancestor.decorators)
+    return False
+
+
+def _is_model_call(ctx: ModuleContext, call: cst.Call) -> bool:
+    """A call of a network whose layers depend on the mode (project models are looked into)."""
+    assert ctx.project is not None
+    is_forward = isinstance(call.func, cst.Attribute) and call.func.attr.value == "forward"
+    target = call.func.value if is_forward and isinstance(call.func, cst.Attribute) else call.func
+    classes = ctx.project.infer(ctx, target)
+    models = [q for q in classes if ctx.project.is_model_class(q)]
+    return bool(models) and any(has_mode_dependent_layers(ctx, q) for q in models)
+
+
+def _callers_set_eval(ctx: ModuleContext, function: cst.FunctionDef | None) -> bool:
+    """Every project call of the function comes after an ``eval()`` on all paths of its caller."""
+    if function is None or ctx.project is None:
+        return False
+    info = ctx.project.function_info(function)
+    sites = ctx.project.call_sites(info) if info else []
+    if not sites:
+        return False
+    for caller_ctx, call in sites:
+        owner = caller_ctx.enclosing_function(call)
+        cfg = caller_ctx.cfg(owner)
+        events = graph_events(caller_ctx, cfg)
+        eval_nodes = {n for n, found in events.items() if _last_mode(found) is Kind.EVAL}
+        node = cfg.node_of(call, caller_ctx.parents)
+        if node is None or cfg.has_path(ENTRY, node, avoiding=eval_nodes):
+            return False
+    return True
