@@ -39,9 +39,14 @@ class Style:
         return f"\x1b[{codes}m{text}\x1b[0m"
 
 
+def absolute(path: Path) -> Path:
+    """The absolute path as the user named it: symbolic links are not resolved."""
+    return Path(os.path.abspath(path))
+
+
 def display_path(path: Path) -> str:
     try:
-        return path.resolve().relative_to(Path.cwd()).as_posix()
+        return absolute(path).relative_to(Path.cwd()).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -97,7 +102,7 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
         "cell": d.cell,
         "code": d.code,
         "end_location": _position(d.end.row, d.end.column),
-        "filename": str(d.path.resolve()),
+        "filename": str(absolute(d.path)),
         "fix": d.fix,
         "location": _position(d.start.row, d.start.column),
         "message": d.message,
@@ -107,7 +112,7 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
         "severity": d.severity,
         "related": [
             {
-                "filename": str(note.path.resolve()),
+                "filename": str(absolute(note.path)),
                 "location": _position(note.start.row, note.start.column),
                 "end_location": _position(note.end.row, note.end.column),
                 "message": note.message,
@@ -132,7 +137,7 @@ def _sarif_region(start_row: int, start_col: int, end_row: int, end_col: int) ->
 
 def _sarif_location(path: Path, region: dict[str, int], message: str | None = None) -> dict[str, Any]:
     location: dict[str, Any] = {
-        "physicalLocation": {"artifactLocation": {"uri": path.resolve().as_uri()}, "region": region}
+        "physicalLocation": {"artifactLocation": {"uri": absolute(path).as_uri()}, "region": region}
     }
     if message is not None:
         location["message"] = {"text": message}

@@ -174,6 +174,14 @@ def parse_source(source: str) -> cst.Module:
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
+        # CPython's own message and position, which users know from their interpreter
+        try:
+            ast.parse(source)
+        except SyntaxError as python_error:
+            where = (python_error.lineno or 1, python_error.offset or 1)
+            raise SourceError(f"syntax error: {python_error.msg}", *where) from error
+        except (RecursionError, MemoryError, ValueError):
+            pass
         reason = re.sub(r"^(?:parser error: )?(?:error at \d+:\d+: )?", "", error.message)
         raise SourceError(f"syntax error: {reason}", error.editor_line, error.editor_column) from error
     except RecursionError as error:

@@ -77,7 +77,7 @@ def test_crlf_positions_match_lf(
 
 def test_huge_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(33_000))
+    body = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(34_000))
     (tmp_path / "huge.py").write_text(BUGGY + body)
     assert len((tmp_path / "huge.py").read_text().splitlines()) > 100_000
     code, reports, _ = lint_json(capsys, "huge.py")
