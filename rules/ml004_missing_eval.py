@@ -192,6 +192,8 @@ def _is_model_call(ctx: ModuleContext, call: cst.Call) -> bool:
     assert ctx.project is not None
     is_forward = isinstance(call.func, cst.Attribute) and call.func.attr.value == "forward"
     target = call.func.value if is_forward and isinstance(call.func, cst.Attribute) else call.func
+    if isinstance(target, cst.Name) and target.value == "self":
+        return False  # a model's own method (``generate``): its caller chooses the mode
     classes = ctx.project.infer(ctx, target)
     models = [q for q in classes if ctx.project.is_model_class(q)]
     return bool(models) and any(has_mode_dependent_layers(ctx, q) for q in models)

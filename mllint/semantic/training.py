@@ -195,7 +195,13 @@ def _callee_events(ctx: ModuleContext, call: cst.Call, depth: int) -> list[Event
     if not isinstance(callee, FunctionInfo):
         return []
     events = function_events(callee.ctx, callee.node, depth + 1)
-    return [Event(e.kind, call, e.target, e.scaled, e.closure, via_call=True) for e in events]
+    local = callee.ctx.scopes[callee.node].names
+    return [
+        Event(e.kind, call, e.target, e.scaled, e.closure, via_call=True)
+        for e in events
+        # a mode switch of a model the helper builds itself does not change the caller's model
+        if not (e.kind in (Kind.EVAL, Kind.TRAIN) and e.target in local)
+    ]
 
 
 def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> list[Event]:
