@@ -7,7 +7,7 @@ import re
 import tokenize
 
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-#: bare ``# noqa``: every code on the line is suppressed
+#: a bare noqa comment: every code on the line is suppressed
 ALL = frozenset({"*"})
 
 
