@@ -117,11 +117,12 @@ def _called_in_a_loop(ctx: ModuleContext, function: cst.FunctionDef) -> bool:
 
 
 def _may_step(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
-    """Cheap gate: a ``.step(...)`` call, or calls into project functions that may step."""
-    calls = ctx.scopes[owner].calls
-    if any(isinstance(call.func, cst.Attribute) and call.func.attr.value == "step" for call in calls):
-        return True
-    return ctx.project is not None and any(ctx.project.resolve_callee(ctx, call) for call in calls)
+    """Cheap gate: the function itself calls ``.step(...)`` or ``backward``; helpers that do both
+    are checked on their own."""
+    return any(
+        isinstance(call.func, cst.Attribute) and call.func.attr.value in ("step", "backward")
+        for call in ctx.scopes[owner].calls
+    )
 
 
 def _clears(event: Event, step: Event) -> bool:

@@ -60,8 +60,7 @@ class MissingEval(Rule):
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for owner in [None, *ctx.functions]:
-            calls = ctx.scopes[owner].calls
-            if not calls:
+            if not _may_concern_modes(ctx, owner):
                 continue
             cfg = ctx.cfg(owner)
             events = graph_events(ctx, cfg)
@@ -70,6 +69,17 @@ class MissingEval(Rule):
                 yield from _mode_not_restored(ctx, cfg, events)
             else:
                 yield from _evaluation_in_train_mode(ctx, owner, cfg, events)
+
+
+def _may_concern_modes(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
+    """Cheap gate before building graphs: mode switches, training calls, or an evaluation context."""
+    calls = ctx.scopes[owner].calls
+    names = {"eval", "train", "backward", "step", "set_training_mode"}
+    if any(isinstance(c.func, cst.Attribute) and c.func.attr.value in names for c in calls):
+        return True
+    if owner is not None and _is_evaluation_function(ctx, owner):
+        return True
+    return any(_under_no_grad(ctx, call) for call in calls)
 
 
 def _last_mode(events: list[Event]) -> Kind | None:

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable
 import networkx as nx
 
 IMPORT_LINE = re.compile(
-    r"^\s*(?:from\s+(?P<from>\.*[\w.]*)\s+import\s+(?P<names>[^#]+)|import\s+(?P<modules>[^#]+))", re.M
+    r"^[ \t]*(?:from[ \t]+(?P<from>\.*[\w.]*)[ \t]+import[ \t]+(?:\((?P<paren>[^)]*)\)|(?P<names>[^#\n]+))"
+    r"|import[ \t]+(?P<modules>[^#\n]+))",
+    re.M,
 )
 
 
@@ -35,7 +37,8 @@ def imported_names(source: str, module_name: str, is_package: bool) -> set[str]:
             prefix = package[: len(package) - (level - 1)] if level > 1 else package
             base = ".".join([*prefix, base] if base else prefix)
         found.add(base)
-        for name in match.group("names").replace("(", " ").replace(")", " ").replace("\\", " ").split(","):
+        names = match.group("paren") or match.group("names") or ""
+        for name in names.replace("\\", " ").replace("\n", " ").split(","):
             name = name.split(" as ")[0].strip()
             if name and name != "*":
                 found.add(f"{base}.{name}" if base else name)

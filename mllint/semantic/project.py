@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import takewhile
@@ -45,6 +46,9 @@ class ClassInfo:
     methods: dict[str, FunctionInfo] = field(default_factory=dict, repr=False)
 
 
+_DEFINITION = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+(\w+)", re.M)
+
+
 def _called_name(call: cst.Call) -> str | None:
     func = call.func
     if isinstance(func, cst.Name):
@@ -73,6 +77,8 @@ class ProjectIndex:
         self._call_graph: nx.MultiDiGraph | None = None
         self._lookups: dict[tuple[str, str, str], FunctionInfo | ClassInfo | None] = {}
         self._call_sites: dict[str, list[tuple[ModuleContext, cst.Call]]] = {}
+        self._defined: set[str] | None = None
+        self._imports: nx.DiGraph | None = None
         self.values = ValueInference(self)
 
     # -- building ----------------------------------------------------------------------------
@@ -116,21 +122,27 @@ class ProjectIndex:
         self._invalidate()
         gc.collect()
 
+    @property
+    def import_graph(self) -> nx.DiGraph:
+        """Module -> project module it imports, read from the sources without parsing them."""
+        if self._imports is None:
+
+            def resolve(dotted: str, near: str) -> str | None:
+                return self._module_named(dotted, near) or (
+                    self._module_named(dotted.rsplit(".", 1)[0], near) if "." in dotted else None
+                )
+
+            self._imports = import_graph(
+                ((name, source, path.name == "__init__.py") for name, (path, source) in self._sources.items()),
+                resolve,
+            )
+        return self._imports
+
     def fingerprints(self) -> dict[str, str]:
         """Per registered module, a hash that changes when anything its findings may depend on
         changes (see :mod:`mllint.semantic.imports`)."""
-
-        def resolve(dotted: str, near: str) -> str | None:
-            return self._module_named(dotted, near) or (
-                self._module_named(dotted.rsplit(".", 1)[0], near) if "." in dotted else None
-            )
-
-        graph = import_graph(
-            ((name, source, path.name == "__init__.py") for name, (path, source) in self._sources.items()),
-            resolve,
-        )
         hashes = {name: hashlib.sha256(source.encode()).hexdigest() for name, (_, source) in self._sources.items()}
-        return dependency_fingerprints(graph, hashes)
+        return dependency_fingerprints(self.import_graph, hashes)
 
     def is_registered(self, module_name: str) -> bool:
         return module_name in self._sources
@@ -174,6 +186,8 @@ class ProjectIndex:
         self._call_graph = None
         self._lookups.clear()
         self._call_sites.clear()
+        self._defined = None
+        self._imports = None
         self.values.clear()
 
     def _owner_names(self, ctx: ModuleContext, node: cst.CSTNode) -> list[str]:
@@ -290,9 +304,21 @@ class ProjectIndex:
                 return info.methods[name]
         return None
 
+    def defines(self, name: str) -> bool:
+        """Whether any project module defines a function or class of this name (a cheap filter:
+        ``x.view()`` cannot call project code when no project file defines ``view``)."""
+        if self._defined is None:
+            self._defined = set()
+            for _, source in self._sources.values():
+                self._defined.update(_DEFINITION.findall(source))
+        return name in self._defined
+
     def resolve_callee(self, ctx: ModuleContext, call: cst.Call) -> FunctionInfo | ClassInfo | None:
         """The project function or class a call invokes, when the index can tell."""
         func = call.func
+        called = _called_name(call)
+        if called is None or not self.defines(called):
+            return None
         qualname = ctx.qualname(func)
         if qualname is not None:
             near = ctx.module_name
@@ -339,12 +365,16 @@ class ProjectIndex:
         return self._call_graph
 
     def call_sites(self, function: FunctionInfo) -> list[tuple[ModuleContext, cst.Call]]:
-        """Calls of a project function anywhere in the project (modules that mention it are loaded)."""
+        """Calls of a project function in its module and in the modules that import it."""
         if function.qualname not in self._call_sites:
             name = function.node.name.value
+            home = function.ctx.module_name
+            # callers are the function's own module and the modules that import it
+            graph = self.import_graph
+            candidates = [home, *(graph.predecessors(home) if home in graph else ())]
             sites = []
-            for module_name, (_, source) in list(self._sources.items()):
-                if name not in source:
+            for module_name in candidates:
+                if name not in self._sources[module_name][1]:
                     continue
                 ctx = self.load(module_name)
                 for call in ctx.calls if ctx else ():
