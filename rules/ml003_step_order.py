@@ -171,7 +171,7 @@ def _zero_grad_in_accumulation_loop(cfg: ControlFlowGraph, events: dict[Node, li
             for n, found in events.items()
             if n not in body
             for e in found
-            if e.kind is Kind.STEP and not e.via_call and cfg.has_path(loop, n, avoiding=body)
+            if e.kind is Kind.STEP and not e.via_call and not e.closure and cfg.has_path(loop, n, avoiding=body)
         ]
         for clear in clears:
             step = next((e for _, e in steps_after if _same_optimizer(clear, e)), None)

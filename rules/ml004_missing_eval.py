@@ -11,6 +11,7 @@ from mllint.context import ModuleContext
 from mllint.rule import Finding, Related, Rule
 from mllint.semantic import knowledge
 from mllint.semantic.cfg import ENTRY, ControlFlowGraph, Node
+from mllint.semantic.names import dotted_name
 from mllint.semantic.project import FunctionInfo
 from mllint.semantic.training import Event, Kind, graph_events, has_mode_dependent_layers
 
@@ -148,9 +149,12 @@ def _evaluation_in_train_mode(
     ctx: ModuleContext, owner: cst.FunctionDef | None, cfg: ControlFlowGraph, events: dict[Node, list[Event]]
 ) -> Iterator[Finding]:
     evaluating = owner is not None and _is_evaluation_function(ctx, owner)
+    calls = ctx.scopes[owner].calls
+    if not evaluating and any(_computes_training_loss(ctx, c) for c in calls):
+        return  # a training loss (student forward, teacher under no_grad): the trainer sets modes
     eval_nodes = {n for n, found in events.items() if _last_mode(found) is Kind.EVAL}
     train_nodes = {n: e for n, found in events.items() for e in found if e.kind is Kind.TRAIN and not e.via_call}
-    for call in ctx.scopes[owner].calls:
+    for call in calls:
         if not (evaluating or _under_no_grad(ctx, call)) or not _is_model_call(ctx, call):
             continue
         node = cfg.node_of(call, ctx.parents)
@@ -169,6 +173,20 @@ def _evaluation_in_train_mode(
                 call, "the model is evaluated without `model.eval()`: dropout and batch-norm are in train mode"
             )
             return
+
+
+def _computes_training_loss(ctx: ModuleContext, call: cst.Call) -> bool:
+    """A model forward or a loss outside ``no_grad``: the function is part of training."""
+    if _under_no_grad(ctx, call):
+        return False
+    if _is_model_call(ctx, call):
+        return True
+    assert ctx.project is not None
+    values = ctx.project.infer(ctx, call.func)
+    if values:
+        return any(knowledge.is_loss(q) for q in values)
+    name = (dotted_name(call.func) or "").rsplit(".", 1)[-1].lower()
+    return name.endswith(("loss", "criterion", "loss_fn"))
 
 
 def _is_evaluation_function(ctx: ModuleContext, function: cst.FunctionDef) -> bool:

@@ -195,13 +195,34 @@ def _callee_events(ctx: ModuleContext, call: cst.Call, depth: int) -> list[Event
     if not isinstance(callee, FunctionInfo):
         return []
     events = function_events(callee.ctx, callee.node, depth + 1)
-    local = callee.ctx.scopes[callee.node].names
+    built = _built_locally(callee.ctx, callee.node)
     return [
         Event(e.kind, call, e.target, e.scaled, e.closure, via_call=True)
         for e in events
         # a mode switch of a model the helper builds itself does not change the caller's model
-        if not (e.kind in (Kind.EVAL, Kind.TRAIN) and e.target in local)
+        if not (e.kind in (Kind.EVAL, Kind.TRAIN) and e.target in built)
     ]
+
+
+def _built_locally(ctx: ModuleContext, function: cst.FunctionDef) -> set[str]:
+    """Local names bound only to freshly constructed objects (``model = Net(...).to(device)``)."""
+    built = set()
+    for name, bindings in ctx.scopes[function].names.items():
+        if bindings and all(_constructs(ctx, binding.value) for binding in bindings):
+            built.add(name)
+    return built
+
+
+def _constructs(ctx: ModuleContext, value: cst.BaseExpression) -> bool:
+    while (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value in ("to", "cuda", "cpu", "eval", "train", "float", "half")
+    ):
+        value = value.func.value
+    # ``Net(...)``, ``create_model(...)``, ``Model(envs)`` with the class passed in: a new object;
+    # ``task.get_module()`` may hand out the caller's
+    return isinstance(value, cst.Call) and (isinstance(value.func, cst.Name) or ctx.qualname(value.func) is not None)
 
 
 def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> list[Event]:
