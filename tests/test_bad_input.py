@@ -124,3 +124,31 @@ def test_pyproject_that_is_not_toml(
     assert main(["check", "--no-cache", "."]) == 2
     err = capsys.readouterr().err
     assert "pyproject.toml" in err and "TOML" in err and "Traceback" not in err
+
+
+def test_a_failing_rule_is_reported_and_the_others_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mllint import cli
+    from mllint.rule import Rule
+
+    class Exploding(Rule):
+        """## What it does\nRaises.\n## Why is this bad?\n-\n## Example\n-\n## Use instead\n-"""
+
+        code = "ML999"
+        name = "exploding"
+        summary = "raises on every file"
+
+        def check(self, ctx):  # type: ignore[no-untyped-def]
+            raise ValueError("boom")
+
+    real = cli.selected_rules
+    monkeypatch.setattr(cli, "selected_rules", lambda settings: [Exploding, *real(settings)])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "buggy.py").write_text(BUGGY)
+    code = main(["check", "--no-cache", "."])
+    captured = capsys.readouterr()
+    assert code == 2  # the run was incomplete
+    assert "ML999" in captured.out and "buggy.py" in captured.out and "ValueError: boom" in captured.out
+    assert "ML001" in captured.out  # the other rules still ran on the file
+    assert "Traceback" not in captured.out + captured.err
