@@ -13,13 +13,19 @@ from mllint.semantic import knowledge
 from mllint.semantic.cfg import ENTRY, ControlFlowGraph, Node
 from mllint.semantic.names import dotted_name
 from mllint.semantic.project import FunctionInfo
-from mllint.semantic.training import Event, Kind, graph_events, has_mode_dependent_layers
+from mllint.semantic.training import (
+    Event,
+    Kind,
+    graph_events,
+    has_mode_dependent_layers,
+    is_no_grad,
+    without_grad,
+)
 
 EVALUATION_NAME = re.compile(
     r"^_*(evaluate|eval|validate|validation|valid|val|test|predict|inference|infer|score)(_|$)"
     r"|_(eval|evaluate|validate|validation|val|test|predict|inference)$"
 )
-NO_GRAD = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"}
 
 
 class MissingEval(Rule):
@@ -80,7 +86,7 @@ def _may_concern_modes(ctx: ModuleContext, owner: cst.FunctionDef | None) -> boo
         return True
     if owner is not None and _is_evaluation_function(ctx, owner):
         return True
-    return any(_under_no_grad(ctx, call) for call in calls)
+    return any(without_grad(ctx, call) for call in calls)
 
 
 def _last_mode(events: list[Event]) -> Kind | None:
@@ -155,7 +161,7 @@ def _evaluation_in_train_mode(
     eval_nodes = {n for n, found in events.items() if _last_mode(found) is Kind.EVAL}
     train_nodes = {n: e for n, found in events.items() for e in found if e.kind is Kind.TRAIN and not e.via_call}
     for call in calls:
-        if not (evaluating or _under_no_grad(ctx, call)) or not _is_model_call(ctx, call):
+        if not (evaluating or without_grad(ctx, call)) or not _is_model_call(ctx, call):
             continue
         node = cfg.node_of(call, ctx.parents)
         if node is None:
@@ -177,7 +183,7 @@ def _evaluation_in_train_mode(
 
 def _computes_training_loss(ctx: ModuleContext, call: cst.Call) -> bool:
     """A model forward or a loss outside ``no_grad``: the function is part of training."""
-    if _under_no_grad(ctx, call):
+    if without_grad(ctx, call):
         return False
     if _is_model_call(ctx, call):
         return True
@@ -198,21 +204,7 @@ def _is_evaluation_function(ctx: ModuleContext, function: cst.FunctionDef) -> bo
         return False  # a unit test, not an evaluation
     if EVALUATION_NAME.search(name):
         return True
-    return any(_is_no_grad(ctx, decorator.decorator) for decorator in function.decorators)
-
-
-def _is_no_grad(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
-    target = expr.func if isinstance(expr, cst.Call) else expr
-    return (ctx.qualname(target) or "") in NO_GRAD
-
-
-def _under_no_grad(ctx: ModuleContext, call: cst.Call) -> bool:
-    for ancestor in ctx.ancestors(call):
-        if isinstance(ancestor, cst.With) and any(_is_no_grad(ctx, item.item) for item in ancestor.items):
-            return True
-        if isinstance(ancestor, cst.FunctionDef):
-            return any(_is_no_grad(ctx, decorator.decorator) for decorator in ancestor.decorators)
-    return False
+    return any(is_no_grad(ctx, decorator.decorator) for decorator in function.decorators)
 
 
 def _is_model_call(ctx: ModuleContext, call: cst.Call) -> bool:

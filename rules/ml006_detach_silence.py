@@ -10,9 +10,9 @@ from mllint.context import ModuleContext
 from mllint.rule import Finding, Related, Rule
 from mllint.semantic import knowledge
 from mllint.semantic.names import dotted_name
+from mllint.semantic.training import without_grad
 
 TENSOR_FACTORIES = {"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor", "torch.autograd.Variable"}
-NO_GRAD = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad"}
 MAX_DEPTH = 6
 
 
@@ -60,7 +60,7 @@ class DetachSilence(Rule):
                 continue
             loss = call.func.value
             finding = _forced_requires_grad(ctx, loss, call) or _rewrapped_leaf(ctx, loss, call)
-            finding = finding or _computed_without_grad(ctx, loss, call) or _detached_term(ctx, loss, call)
+            finding = finding or _computedwithout_grad(ctx, loss, call) or _detached_term(ctx, loss, call)
             if finding is not None and finding.node not in reported:
                 reported.add(finding.node)
                 yield finding
@@ -111,10 +111,10 @@ def _rewrapped_leaf(ctx: ModuleContext, loss: cst.BaseExpression, backward: cst.
     return None
 
 
-def _computed_without_grad(ctx: ModuleContext, loss: cst.BaseExpression, backward: cst.Call) -> Finding | None:
+def _computedwithout_grad(ctx: ModuleContext, loss: cst.BaseExpression, backward: cst.Call) -> Finding | None:
     value = _binding_value(ctx, loss)
     where = value if value is not None else loss
-    if _without_grad(ctx, where):
+    if without_grad(ctx, where):
         return Finding(
             backward,
             "backward() on a loss computed under `torch.no_grad()` / `inference_mode`: it has no graph "
@@ -214,20 +214,6 @@ def _is_fresh_leaf(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
     return qualname in TENSOR_FACTORIES or qualname.startswith(
         ("torch.zeros", "torch.ones", "torch.rand", "torch.empty")
     )
-
-
-def _without_grad(ctx: ModuleContext, node: cst.CSTNode) -> bool:
-    for ancestor in ctx.ancestors(node):
-        if isinstance(ancestor, cst.With) and any(_is_no_grad(ctx, item.item) for item in ancestor.items):
-            return True
-        if isinstance(ancestor, cst.FunctionDef):
-            return any(_is_no_grad(ctx, d.decorator) for d in ancestor.decorators)
-    return False
-
-
-def _is_no_grad(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
-    target = expr.func if isinstance(expr, cst.Call) else expr
-    return (ctx.qualname(target) or "") in NO_GRAD
 
 
 def _attribute_of(expr: cst.BaseExpression, owner: str, attribute: str) -> bool:

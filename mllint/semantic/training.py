@@ -282,3 +282,22 @@ def has_mode_dependent_layers(ctx: ModuleContext, class_qualname: str, seen: set
             if nested is not None and has_mode_dependent_layers(ctx, nested.qualname, seen):
                 return True
     return False
+
+
+NO_GRAD = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"}
+
+
+def is_no_grad(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
+    """``torch.no_grad()`` / ``torch.inference_mode()``, as a context manager or a decorator."""
+    target = expr.func if isinstance(expr, cst.Call) else expr
+    return (ctx.qualname(target) or "") in NO_GRAD
+
+
+def without_grad(ctx: ModuleContext, node: cst.CSTNode) -> bool:
+    """The node runs with autograd off: in a ``no_grad`` block or a function decorated with it."""
+    for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, cst.With) and any(is_no_grad(ctx, item.item) for item in ancestor.items):
+            return True
+        if isinstance(ancestor, cst.FunctionDef):
+            return any(is_no_grad(ctx, decorator.decorator) for decorator in ancestor.decorators)
+    return False
