@@ -50,6 +50,13 @@ class Rule:
     summary: ClassVar[str]
     severity: ClassVar[Severity] = "error"
     default_enabled: ClassVar[bool] = True
+    #: text one of which a module must contain for the rule to possibly report on it (a cheap
+    #: relevance pass: modules that can matter to no selected rule are not analyzed); empty: any
+    triggers: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def relevant(cls, source: str) -> bool:
+        return not cls.triggers or any(trigger in source for trigger in cls.triggers)
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         raise NotImplementedError

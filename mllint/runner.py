@@ -259,7 +259,7 @@ def check_module(
     diagnostics: list[Diagnostic] = []
     failures: list[RuleFailure] = []
     for rule in rules:
-        if any(rule.code.startswith(prefix) for prefix in ignored):
+        if any(rule.code.startswith(prefix) for prefix in ignored) or not rule.relevant(ctx.source):
             continue
         try:
             found = [to_diagnostic(rule, ctx, finding) for finding in rule().check(ctx)]
@@ -300,6 +300,10 @@ def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnosti
     assert _job is not None
     path, module_name = item
     notebook = _job.notebooks.get(path)
+    source = _job.project.source(module_name)
+    if not any(rule.relevant(source) for rule in _job.rules):
+        # nothing here can matter to a selected rule: only CPython's cheap syntax check, no analysis
+        return path, in_cells(_syntax_only(path, source), notebook), []
     try:
         ctx = _job.project.load(module_name, strict=True)
     except SourceError as error:
@@ -310,6 +314,17 @@ def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnosti
     diagnostics, failures = check_module(ctx, _job.rules, _job.settings)
     _job.project.trim(MAX_PARSED_MODULES)
     return path, in_cells(diagnostics, notebook), failures
+
+
+def _syntax_only(path: Path, source: str) -> list[Diagnostic]:
+    try:
+        ast.parse(source)
+    except SyntaxError as error:
+        where = SourceError(f"syntax error: {error.msg}", error.lineno or 1, error.offset or 1)
+        return [invalid_file(path, where)]
+    except (RecursionError, MemoryError, ValueError):
+        return [invalid_file(path, SourceError("too deeply nested to parse"))]
+    return []
 
 
 def in_cells(diagnostics: list[Diagnostic], notebook: Notebook | None) -> list[Diagnostic]:

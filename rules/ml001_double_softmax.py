@@ -59,6 +59,7 @@ class DoubleSoftmax(Rule):
     code = "ML001"
     name = "double-softmax"
     summary = "Softmax/sigmoid output fed to a loss that applies its own normalization"
+    triggers = ("loss", "Loss", "criterion", "cross_entropy", "from_logits", "optax")
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for call in ctx.calls:

@@ -45,6 +45,7 @@ class MissingZeroGrad(Rule):
     code = "ML002"
     name = "missing-zero-grad"
     summary = "Training loop steps the optimizer without ever clearing gradients in between"
+    triggers = ("backward",)
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for owner in [None, *ctx.functions]:

@@ -85,6 +85,7 @@ class StepOrder(Rule):
     code = "ML003"
     name = "step-order"
     summary = "step / backward / zero_grad / scheduler / clipping called in the wrong order"
+    triggers = ("backward", "clip_grad", "training_step")
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         seen: set[cst.CSTNode] = set()

@@ -64,6 +64,18 @@ class MissingEval(Rule):
     code = "ML004"
     name = "missing-eval"
     summary = "Model evaluated in train mode, or train mode not restored after evaluation"
+    triggers = (
+        ".eval(",
+        ".train(",
+        "no_grad",
+        "inference_mode",
+        "set_training_mode",
+        "def eval",
+        "def val",
+        "def test",
+        "def predict",
+        "def infer",
+    )
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for owner in [None, *ctx.functions]:

@@ -59,6 +59,7 @@ class SwallowedTrainingError(Rule):
     code = "ML005"
     name = "swallowed-training-error"
     summary = "Broad except around a training step neither re-raises nor handles a specific error"
+    triggers = ("except",)
     severity = "warning"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

@@ -52,6 +52,7 @@ class DetachSilence(Rule):
     code = "ML006"
     name = "detach-silence"
     summary = "Gradient flow cut: re-wrapped leaf, forced requires_grad, loss under no_grad, detached term"
+    triggers = ("backward",)
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         reported: set[cst.CSTNode] = set()

@@ -47,6 +47,7 @@ class PreprocessingLeakage(Rule):
     code = "ML007"
     name = "preprocessing-leakage"
     summary = "Preprocessor fit on data later split or cross-validated, or fit on test data"
+    triggers = ("fit",)
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if "fit" not in ctx.source:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import takewhile
@@ -79,6 +80,7 @@ class ProjectIndex:
         self._call_sites: dict[str, list[tuple[ModuleContext, cst.Call]]] = {}
         self._defined: set[str] | None = None
         self._imports: nx.DiGraph | None = None
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self.values = ValueInference(self)
 
     # -- building ----------------------------------------------------------------------------
@@ -93,6 +95,8 @@ class ProjectIndex:
     def load(self, module_name: str, strict: bool = False) -> ModuleContext | None:
         """The parsed module, parsing it now if needed; None when it is unknown or does not parse
         (``strict`` re-raises the loader's error instead: the module's own check reports it)."""
+        if module_name in self._recent:
+            self._recent.move_to_end(module_name)
         ctx = self.modules.get(module_name)
         if ctx is not None or module_name not in self._sources or self._loader is None:
             return ctx
@@ -111,15 +115,14 @@ class ProjectIndex:
         return ctx
 
     def trim(self, most: int) -> None:
-        """Keep memory bounded on big trees: past ``most`` parsed modules, drop them all.
-
-        Dropped modules stay registered and are parsed again if a later query needs them.
-        """
+        """Keep memory bounded on big trees: past ``most`` parsed modules, drop the least recently
+        used down to three quarters of it. Dropped modules stay registered and are parsed again if
+        a later query needs them."""
         if len(self.modules) <= most:
             return
-        for module_name in list(self.modules):
+        for module_name in list(self._recent)[: len(self.modules) - most * 3 // 4]:
             self._unload(module_name)
-        self._invalidate()
+        self._invalidate_answers()
         gc.collect()
 
     @property
@@ -144,6 +147,9 @@ class ProjectIndex:
         hashes = {name: hashlib.sha256(source.encode()).hexdigest() for name, (_, source) in self._sources.items()}
         return dependency_fingerprints(self.import_graph, hashes)
 
+    def source(self, module_name: str) -> str:
+        return self._sources[module_name][1]
+
     def is_registered(self, module_name: str) -> bool:
         return module_name in self._sources
 
@@ -155,6 +161,7 @@ class ProjectIndex:
         self._invalidate()
 
     def _index(self, ctx: ModuleContext) -> None:
+        self._recent[ctx.module_name] = None
         if ctx.module_name not in self._sources:
             self._sources[ctx.module_name] = (ctx.path, ctx.source)
             self._by_last_part.setdefault(ctx.module_name.rsplit(".", 1)[-1], []).append(ctx.module_name)
@@ -174,6 +181,7 @@ class ProjectIndex:
 
     def _unload(self, module_name: str) -> None:
         ctx = self.modules.pop(module_name, None)
+        self._recent.pop(module_name, None)
         if ctx is None:
             return
         for table in (self.classes, self.functions):
@@ -183,11 +191,16 @@ class ProjectIndex:
             del self._function_by_node[node]
 
     def _invalidate(self) -> None:
+        """The project changed: every derived answer is stale."""
+        self._defined = None
+        self._imports = None
+        self._invalidate_answers()
+
+    def _invalidate_answers(self) -> None:
+        """Answers that hold parsed nodes (dropped modules must not stay reachable through them)."""
         self._call_graph = None
         self._lookups.clear()
         self._call_sites.clear()
-        self._defined = None
-        self._imports = None
         self.values.clear()
 
     def _owner_names(self, ctx: ModuleContext, node: cst.CSTNode) -> list[str]:
