@@ -288,6 +288,8 @@ class _Job:
 
 
 _job: _Job | None = None
+#: other modules one file's check may parse for its cross-file questions
+MAX_LOADS_PER_CHECK = 12
 #: parsed modules a process keeps for cross-file queries before it frees them
 MAX_PARSED_MODULES = 200
 
@@ -304,6 +306,7 @@ def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnosti
     if not any(rule.relevant(source) for rule in _job.rules):
         # nothing here can matter to a selected rule: only CPython's cheap syntax check, no analysis
         return path, in_cells(_syntax_only(path, source), notebook), []
+    _job.project.limit_loads(MAX_LOADS_PER_CHECK)
     try:
         ctx = _job.project.load(module_name, strict=True)
     except SourceError as error:

@@ -81,6 +81,7 @@ class ProjectIndex:
         self._defined: set[str] | None = None
         self._imports: nx.DiGraph | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()
+        self._load_budget: int | None = None
         self.values = ValueInference(self)
 
     # -- building ----------------------------------------------------------------------------
@@ -102,6 +103,11 @@ class ProjectIndex:
             return ctx
         if module_name in self._failed and not strict:
             return None
+        if not strict:
+            if self._load_budget is not None and self._load_budget <= 0:
+                return None  # this check has parsed enough other modules: the rest stays unknown
+            if self._load_budget is not None:
+                self._load_budget -= 1
         path, source = self._sources[module_name]
         try:
             ctx = self._loader(path, source, module_name)
@@ -113,6 +119,11 @@ class ProjectIndex:
         # what was answered before this load stays true: queries load the modules they need
         self._index(ctx)
         return ctx
+
+    def limit_loads(self, budget: int | None) -> None:
+        """At most ``budget`` other modules parsed for the next check (None: no limit). Bounds the
+        cost of one file's cross-file questions in a large tree; what is not loaded stays unknown."""
+        self._load_budget = budget
 
     def trim(self, most: int) -> None:
         """Keep memory bounded on big trees: past ``most`` parsed modules, drop the least recently
