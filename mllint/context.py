@@ -92,7 +92,9 @@ class ModuleContext:
         table = self.scope_of(name)
         bindings = table.names.get(name.value, [])
         use = self.order(name)
-        before = [b for b in bindings if b.node is not None and self.order(b.node) < use]
+        enclosing = {name, *self.ancestors(name)}
+        # ``X = f(X)``: the ``X`` inside the value still reads the previous binding
+        before = [b for b in bindings if b.node is not None and self.order(b.node) < use and b.value not in enclosing]
         return max(before, key=lambda b: self.order(b.node), default=None)  # type: ignore[arg-type]
 
     def statement(self, node: cst.CSTNode) -> cst.BaseStatement | cst.BaseSmallStatement | None:
