@@ -20,15 +20,18 @@ from typing import Any
 
 from mllint import __version__
 from mllint.config import Settings
-from mllint.diagnostics import Diagnostic, Position, RelatedLocation
+from mllint.diagnostics import Diagnostic, Position, RelatedLocation, SuggestedFix, TextEdit
 
 CACHE_FOLDER = ".mllint_cache"
 STALE_AFTER = 7 * 24 * 3600
+#: raised whenever the stored shape of a diagnostic changes: entries of another shape are never read
+CACHE_FORMAT = 2
 
 
 def settings_salt(settings: Settings, codes: list[str]) -> str:
     described = {
         "version": __version__,
+        "format": CACHE_FORMAT,
         "codes": sorted(codes),
         "per_file_ignores": {key: list(value) for key, value in sorted(settings.per_file_ignores.items())},
     }
@@ -49,6 +52,13 @@ def _decode(data: dict[str, Any]) -> Diagnostic:
         )
         for note in data.pop("related")
     ]
+    fix = data.pop("fix")
+    if fix is not None:
+        edits = tuple(
+            TextEdit(edit["content"], Position(**edit["start"]), Position(**edit["end"]), edit["cell"])
+            for edit in fix["edits"]
+        )
+        fix = SuggestedFix(fix["applicability"], fix["message"], edits)
     return Diagnostic(
         **{
             **data,
@@ -56,6 +66,7 @@ def _decode(data: dict[str, Any]) -> Diagnostic:
             "start": Position(**data["start"]),
             "end": Position(**data["end"]),
             "related": related,
+            "fix": fix,
         }
     )
 

@@ -7,11 +7,11 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from mllint import __version__, output
+from mllint import __version__, autofix, output
 from mllint.cache import CACHE_FOLDER, Cache, settings_salt
 from mllint.config import ConfigError, Settings, discover, override
 from mllint.discovery import discover_files
@@ -44,6 +44,10 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
     parser.add_argument("--statistics", action="store_true", help="count findings per rule")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    parser.add_argument("--fix", action="store_true", help="apply safe fixes, then report what remains")
+    parser.add_argument("--unsafe-fixes", action="store_true", help="apply (and mark) unsafe fixes too")
+    parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; change nothing")
+    parser.add_argument("--fix-only", action="store_true", help="apply fixes and report nothing else")
     parser.add_argument("-j", "--jobs", type=int, help="worker processes (default: all cores)")
     gitignore = parser.add_mutually_exclusive_group()
     gitignore.add_argument("--respect-gitignore", dest="respect_gitignore", action="store_true", default=None)
@@ -113,17 +117,47 @@ def command_check(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     rules = selected_rules(settings)
     files = list(discover_files(args.paths or [Path(".")], settings))
-    progress = Progress(len(files), sys.stderr, enabled=not args.quiet)
-    try:
-        jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
-        cache = None
-        if not args.no_cache:
-            folder = settings.cache_dir or settings.root / CACHE_FOLDER
-            cache = Cache(folder, settings_salt(settings, [rule.code for rule in rules]))
-        result = run(files, rules, settings, on_file=progress.advance, jobs=jobs, cache=cache)
-    finally:
-        progress.close()
+    jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
+    cache = None
+    if not args.no_cache:
+        folder = settings.cache_dir or settings.root / CACHE_FOLDER
+        cache = Cache(folder, settings_salt(settings, [rule.code for rule in rules]))
+
+    def lint(overrides: dict[Path, bytes]) -> RunResult:
+        progress = Progress(len(files), sys.stderr, enabled=not args.quiet)
+        try:
+            return run(files, rules, settings, on_file=progress.advance, jobs=jobs, cache=cache, overrides=overrides)
+        finally:
+            progress.close()
+
+    if args.fix or args.fix_only or args.diff:
+        return _check_and_fix(lint, rules, args)
+    result = lint({})
     report(result, rules, args)
+    return _exit_code(result, args)
+
+
+def _check_and_fix(
+    lint: Callable[[dict[Path, bytes]], RunResult], rules: list[type[Rule]], args: argparse.Namespace
+) -> int:
+    outcome = autofix.fix(lint, unsafe=args.unsafe_fixes)
+    fixed = sum(outcome.fixed[path] for path in outcome.changed)
+    if args.diff:
+        sys.stdout.write(autofix.unified_diff(outcome, output.display_path))
+        if not args.quiet:
+            sys.stderr.write(f"Would fix {fixed} error{'s' if fixed != 1 else ''}.\n")
+        return EXIT_FINDINGS if outcome.changed and not args.exit_zero else EXIT_CLEAN
+    autofix.write(outcome)
+    result = outcome.result
+    if args.fix_only:
+        if not args.quiet:
+            sys.stdout.write(f"Fixed {fixed} error{'s' if fixed != 1 else ''}.\n")
+        return EXIT_ERROR if result.failures else EXIT_CLEAN
+    report(result, rules, args, fixed=fixed)
+    return _exit_code(result, args)
+
+
+def _exit_code(result: RunResult, args: argparse.Namespace) -> int:
     if result.failures:
         return EXIT_ERROR
     if result.diagnostics and not args.exit_zero:
@@ -131,7 +165,7 @@ def command_check(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace) -> None:
+def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace, fixed: int = 0) -> None:
     stream = sys.stdout
     style = output.Style.for_stream(stream)
     if args.statistics:
@@ -143,7 +177,9 @@ def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace)
     elif args.output_format == "github":
         output.write_github(result.diagnostics, stream)
     else:
-        output.write_text(result.diagnostics, result.failures, stream, style, quiet=args.quiet)
+        output.write_text(
+            result.diagnostics, result.failures, stream, style, quiet=args.quiet, fixed=fixed, unsafe=args.unsafe_fixes
+        )
     if args.output_format != "text":
         for failure in result.failures:
             sys.stderr.write(f"error: rule {failure.code} failed on {failure.path}: {failure.message}\n")

@@ -97,6 +97,13 @@ class ModuleContext:
         before = [b for b in bindings if b.node is not None and self.order(b.node) < use and b.value not in enclosing]
         return max(before, key=lambda b: self.order(b.node), default=None)  # type: ignore[arg-type]
 
+    def statement_line(self, node: cst.CSTNode) -> cst.SimpleStatementLine | cst.BaseCompoundStatement | None:
+        """The statement, as it stands in its block, that contains ``node`` (``a; b`` is one line)."""
+        for candidate in (node, *self.ancestors(node)):
+            if isinstance(candidate, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                return candidate
+        return None
+
     def statement(self, node: cst.CSTNode) -> cst.BaseStatement | cst.BaseSmallStatement | None:
         """The innermost statement that contains ``node``."""
         if isinstance(node, (cst.BaseSmallStatement, cst.BaseCompoundStatement)):

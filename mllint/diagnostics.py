@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mllint.rule import Severity
 
@@ -29,6 +28,25 @@ class RelatedLocation:
     cell: int | None = None
 
 
+@dataclass(frozen=True)
+class TextEdit:
+    """Replace the text from ``start`` to ``end`` (exclusive) by ``content``; rows of ``cell`` in notebooks."""
+
+    content: str
+    start: Position
+    end: Position
+    cell: int | None = None
+
+
+@dataclass(frozen=True)
+class SuggestedFix:
+    """A rule's fix in text edits, as ruff reports it: ``applicability`` is "safe" or "unsafe"."""
+
+    applicability: str
+    message: str
+    edits: tuple[TextEdit, ...]
+
+
 @dataclass
 class Diagnostic:
     code: str
@@ -41,7 +59,7 @@ class Diagnostic:
     url: str | None = None
     noqa_row: int | None = None
     related: list[RelatedLocation] = field(default_factory=list)
-    fix: dict[str, Any] | None = None
+    fix: SuggestedFix | None = None
     cell: int | None = None
 
     @property

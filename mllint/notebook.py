@@ -34,6 +34,12 @@ class Notebook:
     #: the original notebook document
     document: dict
 
+    def cell_lines(self, number: int) -> list[str]:
+        """The lines of a code cell as the rules saw them (IPython syntax masked)."""
+        index = self.cells.index(number)
+        end = self.first_rows[index + 1] - 1 if index + 1 < len(self.cells) else None
+        return self.source.splitlines()[self.first_rows[index] - 1 : end]
+
     def locate(self, row: int) -> tuple[int, int]:
         """(cell number, row within the cell) of a row of the joined source."""
         index = max(0, bisect_right(self.first_rows, row) - 1)

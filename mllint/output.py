@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from mllint import __version__
-from mllint.diagnostics import Diagnostic, RelatedLocation, RuleFailure
+from mllint.diagnostics import Diagnostic, RelatedLocation, RuleFailure, SuggestedFix
 from mllint.rule import Rule
 
 FORMATS = ("text", "json", "sarif", "github")
@@ -56,15 +56,21 @@ def _where(place: Diagnostic | RelatedLocation) -> str:
     return f"{display_path(place.path)}:{cell}{place.start.row}:{place.start.column}"
 
 
+def is_applicable(fix: SuggestedFix | None, unsafe: bool) -> bool:
+    return fix is not None and (fix.applicability == "safe" or unsafe)
+
+
 def write_text(
     diagnostics: Sequence[Diagnostic],
     failures: Sequence[RuleFailure],
     stream: TextIO,
     style: Style,
     quiet: bool = False,
+    fixed: int = 0,
+    unsafe: bool = False,
 ) -> None:
     for d in diagnostics:
-        fixable = " [*]" if d.fix is not None else ""
+        fixable = " [*]" if is_applicable(d.fix, unsafe) else ""
         head = f"{style(_where(d), 'bold')}: {style(d.code, 'red', 'bold')}{fixable} {d.message}"
         stream.write(head + "\n")
         for note in d.related:
@@ -76,14 +82,25 @@ def write_text(
             f"{style('error:', 'red', 'bold')} rule {failure.code} failed on "
             f"{display_path(failure.path)}: {failure.message}\n"
         )
+    _write_summary(diagnostics, stream, style, fixed, unsafe)
+
+
+def _write_summary(diagnostics: Sequence[Diagnostic], stream: TextIO, style: Style, fixed: int, unsafe: bool) -> None:
     found = len(diagnostics)
-    if found:
-        stream.write(style(f"Found {found} error{'s' if found != 1 else ''}.", "bold") + "\n")
-        fixable = sum(1 for d in diagnostics if d.fix is not None)
-        if fixable:
-            stream.write(f"[*] {fixable} fixable with the `--fix` option.\n")
-    else:
+    if not found and not fixed:
         stream.write(style("All checks passed!", "green") + "\n")
+        return
+    total = found + fixed
+    counts = f" ({fixed} fixed, {found} remaining)" if fixed else ""
+    stream.write(style(f"Found {total} error{'s' if total != 1 else ''}{counts}.", "bold") + "\n")
+    fixable = sum(1 for d in diagnostics if is_applicable(d.fix, unsafe))
+    hidden = sum(1 for d in diagnostics if d.fix is not None and not is_applicable(d.fix, unsafe))
+    if fixable:
+        stream.write(f"[*] {fixable} fixable with the `--fix` option.\n")
+    if hidden:
+        stream.write(
+            f"{hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.\n"
+        )
 
 
 def write_statistics(diagnostics: Sequence[Diagnostic], stream: TextIO, style: Style) -> None:
@@ -96,6 +113,24 @@ def _position(row: int, column: int) -> dict[str, int]:
     return {"row": row, "column": column}
 
 
+def _fix_to_json(fix: SuggestedFix | None) -> dict[str, Any] | None:
+    """ruff's shape: applicability, message, edits with content and locations."""
+    if fix is None:
+        return None
+    return {
+        "applicability": fix.applicability,
+        "message": fix.message,
+        "edits": [
+            {
+                "content": edit.content,
+                "location": _position(edit.start.row, edit.start.column),
+                "end_location": _position(edit.end.row, edit.end.column),
+            }
+            for edit in fix.edits
+        ],
+    }
+
+
 def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
     """ruff 0.17's JSON fields, then ours (``related``, extra keys other tools ignore)."""
     return {
@@ -103,7 +138,7 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
         "code": d.code,
         "end_location": _position(d.end.row, d.end.column),
         "filename": str(absolute(d.path)),
-        "fix": d.fix,
+        "fix": _fix_to_json(d.fix),
         "location": _position(d.start.row, d.start.column),
         "message": d.message,
         "noqa_row": d.noqa_row,

@@ -33,12 +33,59 @@ class Related:
 
 
 @dataclass(frozen=True)
+class Edit:
+    """One change of a fix, anchored to nodes; the engine turns it into text edits.
+
+    ``replace`` swaps the node's source for ``content``; ``before`` / ``after`` insert ``content``
+    as new lines at the statement's indentation; ``remove`` deletes the statement's lines;
+    ``move_before`` / ``move_after`` move the statement's lines next to ``anchor`` (a statement).
+    Statement edits accept any node inside the statement; the statement must have its lines to itself.
+    """
+
+    kind: Literal["replace", "before", "after", "remove", "move_before", "move_after"]
+    node: cst.CSTNode
+    content: str = ""
+    anchor: cst.CSTNode | None = None
+
+
+def replace(node: cst.CSTNode, content: str) -> Edit:
+    return Edit("replace", node, content)
+
+
+def insert_before(statement: cst.CSTNode, content: str) -> Edit:
+    return Edit("before", statement, content)
+
+
+def insert_after(statement: cst.CSTNode, content: str) -> Edit:
+    return Edit("after", statement, content)
+
+
+def move_before(statement: cst.CSTNode, anchor: cst.CSTNode) -> Edit:
+    return Edit("move_before", statement, anchor=anchor)
+
+
+def move_after(statement: cst.CSTNode, anchor: cst.CSTNode) -> Edit:
+    return Edit("move_after", statement, anchor=anchor)
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A rewrite that removes the finding. ``safe``: it cannot change what correct code does;
+    unsafe fixes are applied only with ``--unsafe-fixes`` (their message says what to review)."""
+
+    message: str
+    edits: tuple[Edit, ...]
+    safe: bool = True
+
+
+@dataclass(frozen=True)
 class Finding:
-    """What a rule reports: the node to underline and why."""
+    """What a rule reports: the node to underline and why (and how to fix it, when it can be told)."""
 
     node: cst.CSTNode
     message: str
     related: tuple[Related, ...] = field(default=())
+    fix: Fix | None = None
 
 
 class Rule:

@@ -12,7 +12,7 @@ import re
 import sys
 import threading
 import tokenize
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,10 @@ from mllint.diagnostics import (
     Position,
     RelatedLocation,
     RuleFailure,
+    SuggestedFix,
+    TextEdit,
 )
+from mllint.fixes import resolve as resolve_fix
 from mllint.noqa import is_suppressed, noqa_lines
 from mllint.notebook import Notebook, NotebookError, parse_notebook
 from mllint.rule import Finding, Rule
@@ -99,9 +102,11 @@ def decode_source(data: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
-def read_module(path: Path) -> tuple[str, Notebook | None]:
-    """The Python text of a file; for a notebook, its joined code cells and their layout."""
-    data = _read_bytes(path)
+def read_module(path: Path, data: bytes | None = None) -> tuple[str, Notebook | None]:
+    """The Python text of a file (or of ``data``, its unsaved content); for a notebook, its joined
+    code cells and their layout."""
+    if data is None:
+        data = _read_bytes(path)
     if path.suffix == ".ipynb":
         try:
             notebook = parse_notebook(data)
@@ -248,6 +253,7 @@ def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding) -> Dia
         url=rule.url(),
         noqa_row=span.start.line,
         related=related,
+        fix=resolve_fix(ctx, finding.fix) if finding.fix is not None else None,
     )
 
 
@@ -340,7 +346,25 @@ def in_cells(diagnostics: list[Diagnostic], notebook: Notebook | None) -> list[D
         d.start, d.end = Position(start_row, d.start.column), Position(end_row, d.end.column)
         d.noqa_row = start_row if d.noqa_row is not None else None
         d.related = [_related_in_cells(note, d.path, notebook) for note in d.related]
+        if d.fix is not None:
+            d.fix = _fix_in_cells(d.fix, notebook)
     return diagnostics
+
+
+def _fix_in_cells(fix: SuggestedFix, notebook: Notebook) -> SuggestedFix | None:
+    """Edits located in cells; None when an edit spans two cells."""
+    edits = []
+    for edit in fix.edits:
+        cell, start_row = notebook.locate(edit.start.row)
+        end_cell, end_row = notebook.locate(edit.end.row)
+        if end_cell != cell:
+            if edit.end.column != 1 or end_row != 1:
+                return None
+            end_row = len(notebook.cell_lines(cell)) + 1  # up to the end of the cell's last line
+        edits.append(
+            TextEdit(edit.content, Position(start_row, edit.start.column), Position(end_row, edit.end.column), cell)
+        )
+    return SuggestedFix(fix.applicability, fix.message, tuple(edits))
 
 
 def _related_in_cells(note: RelatedLocation, path: Path, notebook: Notebook) -> RelatedLocation:
@@ -364,16 +388,18 @@ def run(
     on_file: Callable[[Path], None] | None = None,
     jobs: int = 1,
     cache: Cache | None = None,
+    overrides: Mapping[Path, bytes] | None = None,
 ) -> RunResult:
     """Lint files: every file is registered in the project index first, so that rules see facts
     across files; a module is parsed when it is checked or when another module's check needs it.
-    With ``jobs`` > 1 the checks run in forked worker processes that share the registered sources."""
+    With ``jobs`` > 1 the checks run in forked worker processes that share the registered sources.
+    ``overrides`` gives the content of files whose text is not (yet) on disk."""
     # syntax trees are acyclic and freed by reference counting; the cyclic collector would
     # traverse every node of every tree held, again and again (a third of the run time)
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run(paths, rules, settings, on_file, jobs, cache)
+        return _run(paths, rules, settings, on_file, jobs, cache, overrides or {})
     finally:
         if collecting:
             gc.enable()
@@ -386,6 +412,7 @@ def _run(
     on_file: Callable[[Path], None] | None,
     jobs: int,
     cache: Cache | None,
+    overrides: Mapping[Path, bytes],
 ) -> RunResult:
     global _job
     result = RunResult()
@@ -395,7 +422,7 @@ def _run(
     for path in paths:
         result.files_checked += 1
         try:
-            source, notebook = read_module(path)
+            source, notebook = read_module(path, overrides.get(path))
         except SourceError as error:
             result.diagnostics.append(invalid_file(path, error))
             continue

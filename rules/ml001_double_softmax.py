@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, replace
 from mllint.semantic import knowledge
-from mllint.semantic.activations import normalization
+from mllint.semantic.activations import Normalization, activation_input, normalization
 
 #: (loss family, normalization of its input) -> what goes wrong
 PROBLEMS = {
@@ -71,8 +71,31 @@ class DoubleSoftmax(Rule):
             if found is None or (family, found.kind) not in PROBLEMS:
                 continue
             note = Related(found.node, f"{found.kind} applied here", None if found.ctx is ctx else found.ctx)
-            yield Finding(call, PROBLEMS[family, found.kind], (note,))
+            yield Finding(call, PROBLEMS[family, found.kind], (note,), _unwrap(ctx, found, argument))
         yield from _keras(ctx)
+
+
+def _unwrap(ctx: ModuleContext, found: Normalization, argument: cst.BaseExpression) -> Fix | None:
+    """Remove the activation: at the loss call (safe), or at the end of a ``forward`` in this file
+    (unsafe: callers of the model may rely on its probabilities)."""
+    if found.ctx is not ctx or not isinstance(found.node, cst.Call):
+        return None
+    inner = activation_input(ctx, found.node)
+    if inner is None:
+        return None
+    edit = (replace(found.node, ctx.code(inner)),)
+    if found.node is argument:
+        return Fix(f"Pass the logits to the loss: remove the {found.kind}", edit)
+    returned = ctx.parent(found.node)
+    function = ctx.enclosing_function(found.node)
+    if isinstance(returned, cst.Return) and function is not None and function.name.value == "forward":
+        return Fix(
+            f"Return logits from `forward`: remove the {found.kind} (review code that calls the model for "
+            "probabilities: it must now apply the activation itself)",
+            edit,
+            safe=False,
+        )
+    return None
 
 
 def _loss_family(ctx: ModuleContext, call: cst.Call) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, insert_before
 from mllint.semantic.cfg import ENTRY, EXIT, ControlFlowGraph, Node
 from mllint.semantic.training import Event, Kind, call_events, graph_events
 
@@ -85,16 +85,28 @@ class MissingZeroGrad(Rule):
                 backward = _uncleared_backward(cfg, events, body | {loop}, node, step)
                 if backward is not None:
                     reported.add(node)
-                    yield _finding(step, backward)
+                    yield _finding(step, backward, _clear_first(ctx, step))
 
 
-def _finding(step: Event, backward: cst.CSTNode) -> Finding:
+def _finding(step: Event, backward: cst.CSTNode, fix: Fix | None = None) -> Finding:
     return Finding(
         step.node,
         "optimizer steps every iteration but gradients are never cleared between steps: "
         "call `zero_grad()` once per step",
         (Related(backward, "gradients accumulate here, on top of the previous step's"),),
+        fix,
     )
+
+
+def _clear_first(ctx: ModuleContext, step: Event) -> Fix | None:
+    """``optimizer.zero_grad()`` as the first statement of the loop that steps (unsafe: a loop meant
+    to accumulate over several iterations needs the clearing elsewhere)."""
+    loop = ctx.enclosing(step.node, (cst.For, cst.While))
+    if step.target is None or loop is None or not isinstance(loop.body, cst.IndentedBlock) or not loop.body.body:
+        return None
+    statement = f"{step.target}.zero_grad()"
+    message = f"Insert `{statement}` at the start of the iteration (review loops that accumulate gradients on purpose)"
+    return Fix(message, (insert_before(loop.body.body[0], statement),), safe=False)
 
 
 def _called_in_a_loop(ctx: ModuleContext, function: cst.FunctionDef) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, insert_before, move_after, move_before
 from mllint.semantic import knowledge
 from mllint.semantic.cfg import ENTRY, ControlFlowGraph, Node
 from mllint.semantic.training import Event, Kind, graph_events
@@ -186,7 +186,8 @@ def _zero_grad_in_accumulation_loop(cfg: ControlFlowGraph, events: dict[Node, li
 
 
 def _scheduler_first(region: Region) -> Iterator[Finding]:
-    steps = {node for node, _ in region.nodes_with(Kind.STEP, direct=True)}
+    step_events = region.nodes_with(Kind.STEP, direct=True)
+    steps = {node for node, _ in step_events}
     for node, scheduler_step in region.nodes_with(Kind.SCHEDULER_STEP, direct=True):
         call = scheduler_step.node
         if isinstance(call, cst.Call) and call.args:
@@ -196,30 +197,67 @@ def _scheduler_first(region: Region) -> Iterator[Finding]:
         if region.path(region.start, node, steps) and any(region.path(node, s) for s in steps):
             if any(region.path(s, node) for s in steps):
                 continue  # both orders happen (a step at the end of the previous branch)
+            step = next(event for s, event in step_events if region.path(node, s))
             yield Finding(
-                call, "`lr_scheduler.step()` runs before `optimizer.step()`: the first learning rate is skipped"
+                call,
+                "`lr_scheduler.step()` runs before `optimizer.step()`: the first learning rate is skipped",
+                fix=Fix("Move `scheduler.step()` after `optimizer.step()`", (move_after(call, step.node),)),
             )
 
 
 def _clipping(region: Region) -> Iterator[Finding]:
     backwards = region.backward_nodes()
-    steps = {node for node, _ in region.nodes_with(Kind.STEP)}
+    step_events = region.nodes_with(Kind.STEP)
+    steps = {node for node, _ in step_events}
     unscales = {node for node, _ in region.nodes_with(Kind.UNSCALE)}
+    backward_events = region.nodes_with(Kind.BACKWARD, direct=True)
     scaled_backwards = {node for node, e in region.nodes_with(Kind.BACKWARD) if e.scaled}
     for node, clip in region.nodes_with(Kind.CLIP, direct=True):
         if not backwards or not steps:
             continue
         if region.path(region.start, node, backwards | {node}) and any(region.path(node, b) for b in backwards):
-            yield Finding(clip.node, "gradients are clipped before `backward()` computes them")
+            backward = next((event for b, event in backward_events if region.path(node, b)), None)
+            move = Fix("Clip after `backward()`", (move_after(clip.node, backward.node),)) if backward else None
+            yield Finding(clip.node, "gradients are clipped before `backward()` computes them", fix=move)
         elif any(region.path(s, node, backwards) for s in steps) and not any(
             region.path(node, s, backwards) for s in steps
         ):
-            yield Finding(clip.node, "gradients are clipped after `optimizer.step()`: the update was not clipped")
+            step = next(event for s, event in step_events if region.path(s, node, backwards))
+            move = None if step.via_call else Fix("Clip before the step", (move_before(clip.node, step.node),))
+            yield Finding(
+                clip.node, "gradients are clipped after `optimizer.step()`: the update was not clipped", fix=move
+            )
         elif not clip.scaled and any(region.path(b, node, unscales) for b in scaled_backwards):
             yield Finding(
                 clip.node,
                 "gradients are clipped while still scaled by GradScaler: call `scaler.unscale_(optimizer)` first",
+                fix=_unscale_first(region, clip),
             )
+
+
+def _unscale_first(region: Region, clip: Event) -> Fix | None:
+    """``scaler.unscale_(optimizer)`` before the clipping, when both names can be read off the loop."""
+    scalers = {_code(e.node.func.value.func.value) for _, e in region.nodes_with(Kind.BACKWARD) if _scaled_call(e)}
+    optimizers = {e.target for _, e in region.nodes_with(Kind.STEP, direct=True) if e.target}
+    if len(scalers) != 1 or len(optimizers) != 1:
+        return None
+    statement = f"{scalers.pop()}.unscale_({optimizers.pop()})"
+    return Fix(f"Insert `{statement}` before clipping", (insert_before(clip.node, statement),))
+
+
+def _scaled_call(event: Event) -> bool:
+    """``scaler.scale(loss).backward()``"""
+    node = event.node
+    return (
+        event.scaled
+        and isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and isinstance(node.func.value, cst.Call)
+        and isinstance(node.func.value.func, cst.Attribute)
+    )
+
+
+_code = cst.Module([]).code_for_node
 
 
 def _same_optimizer(clear: Event, step: Event) -> bool:

@@ -136,6 +136,21 @@ def _call(ctx: ModuleContext, call: cst.Call, depth: int) -> Normalization | Non
     return _model_output(ctx, call, depth)
 
 
+def activation_input(ctx: ModuleContext, call: cst.Call) -> cst.BaseExpression | None:
+    """What a direct activation call normalizes: ``x`` of ``F.softmax(x, 1)``, ``x.softmax(1)``,
+    ``self.softmax(x)``; None for anything else."""
+    qualname = ctx.qualname(call.func)
+    functional = qualname is not None and knowledge.activation_kind(qualname) is not None
+    if functional or activation_of_module(ctx, call.func) is not None:
+        positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+        keyword = [arg.value for arg in call.args if arg.keyword is not None and arg.keyword.value == "input"]
+        inputs = positional[:1] or keyword
+        return inputs[0] if inputs else None
+    if isinstance(call.func, cst.Attribute) and call.func.attr.value in knowledge.ACTIVATION_METHODS:
+        return call.func.value if qualname is None and not _on_self(call.func) else None
+    return None
+
+
 def _on_self(attribute: cst.Attribute) -> bool:
     """``self.softmax(x)`` calls a submodule, not the tensor method ``x.softmax()``."""
     return isinstance(attribute.value, cst.Name) and attribute.value.value == "self"
