@@ -42,6 +42,7 @@ class ModuleContext:
         self.functions = scan.functions
         self.classes = scan.classes
         self.calls = scan.calls
+        self.tries = scan.tries
         self.scopes: dict[cst.FunctionDef | None, ScopeTable] = scan.scopes
         self.project: ProjectIndex | None = None
         self._cfgs: dict[cst.FunctionDef, ControlFlowGraph] = {}

@@ -65,9 +65,7 @@ class SwallowedTrainingError(Rule):
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if "except" not in ctx.source:
             return
-        for node in ctx.walk():
-            if not isinstance(node, cst.Try):
-                continue
+        for node in ctx.tries:
             handler = next((h for h in node.handlers if _is_broad(ctx, h) and _swallows(ctx, h)), None)
             if handler is None:
                 continue

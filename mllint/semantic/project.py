@@ -134,7 +134,10 @@ class ProjectIndex:
         for module_name in list(self._recent)[: len(self.modules) - most * 3 // 4]:
             self._unload(module_name)
         self._invalidate_answers()
-        gc.collect()
+        # the dropped trees are freed by reference counting; what needs the cyclic collector is
+        # the parser's own garbage, all of it young: the young generations suffice, and they hold
+        # only what was allocated since the last trim, not every tree still in use
+        gc.collect(1)
 
     @property
     def import_graph(self) -> nx.DiGraph:

@@ -152,6 +152,7 @@ class ModuleScan:
         self.functions: list[cst.FunctionDef] = []
         self.classes: list[cst.ClassDef] = []
         self.calls: list[cst.Call] = []
+        self.tries: list[cst.Try | cst.TryStar] = []
         self.scopes: dict[cst.FunctionDef | None, ScopeTable] = {None: ScopeTable(None)}
         self._scope_stack: list[ScopeTable] = [self.scopes[None]]
         self._class_depth = 0
@@ -170,6 +171,8 @@ class ModuleScan:
             cst.For: self.visit_For,
             cst.WithItem: self.visit_WithItem,
             cst.Return: self.visit_Return,
+            cst.Try: self.tries.append,
+            cst.TryStar: self.tries.append,
         }
 
     def scan(self, tree: cst.Module) -> None:
