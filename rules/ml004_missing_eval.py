@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, insert_after, insert_before, replace
 from mllint.semantic import knowledge
 from mllint.semantic.cfg import ENTRY, ControlFlowGraph, Node
 from mllint.semantic.names import dotted_name
@@ -184,13 +184,43 @@ def _evaluation_in_train_mode(
                 explicit.node,
                 "the model is put in train mode before it is used for inference: call `model.eval()` instead",
                 (Related(call, "the model runs here"),),
+                _eval_instead(explicit.node),
             )
             return
         if cfg.has_path(ENTRY, node, avoiding=eval_nodes) and not _callers_set_eval(ctx, owner):
             yield Finding(
-                call, "the model is evaluated without `model.eval()`: dropout and batch-norm are in train mode"
+                call,
+                "the model is evaluated without `model.eval()`: dropout and batch-norm are in train mode",
+                fix=_eval_around(ctx, owner, call),
             )
             return
+
+
+def _eval_instead(switch: cst.CSTNode) -> Fix | None:
+    """``model.train()`` -> ``model.eval()`` (unsafe: Monte-Carlo dropout keeps train mode on purpose)."""
+    if not (isinstance(switch, cst.Call) and isinstance(switch.func, cst.Attribute) and not switch.args):
+        return None
+    return Fix(
+        "Call `eval()` instead of `train()` (review: Monte-Carlo dropout needs train mode)",
+        (replace(switch.func.attr, "eval"),),
+        safe=False,
+    )
+
+
+def _eval_around(ctx: ModuleContext, owner: cst.FunctionDef | None, call: cst.Call) -> Fix | None:
+    """``model.eval()`` before the outermost loop that evaluates, ``model.train()`` after it (unsafe:
+    a caller that wanted eval mode afterwards gets train mode back)."""
+    is_forward = isinstance(call.func, cst.Attribute) and call.func.attr.value == "forward"
+    model = ctx.code(call.func.value if is_forward else call.func)  # type: ignore[attr-defined]
+    loops = [node for node in ctx.ancestors(call) if isinstance(node, (cst.For, cst.While))]
+    loops = [loop for loop in loops if ctx.enclosing_function(loop) is owner]
+    anchor = loops[-1] if loops else ctx.statement_line(call)
+    if anchor is None or "\n" in model:
+        return None
+    edits = [insert_before(anchor, f"{model}.eval()")]
+    if not (isinstance(anchor, cst.SimpleStatementLine) and any(isinstance(s, cst.Return) for s in anchor.body)):
+        edits.append(insert_after(anchor, f"{model}.train()"))
+    return Fix("Switch to eval mode for the evaluation and back to train mode after it", tuple(edits), safe=False)
 
 
 def _computes_training_loss(ctx: ModuleContext, call: cst.Call) -> bool:

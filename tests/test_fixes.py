@@ -19,7 +19,7 @@ FIXES = Path(__file__).parent / "data" / "fixes"
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CASES = sorted(FIXES.glob("*.py"))
 #: cases whose fix is unsafe: ``--fix`` alone leaves them as they are
-UNSAFE_ONLY = {"ml001_softmax_in_forward", "ml002_missing_zero_grad"}
+UNSAFE_ONLY = {"ml001_softmax_in_forward", "ml002_missing_zero_grad", "ml004_missing_eval"}
 
 
 def lint(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
