@@ -11,7 +11,7 @@ from mllint.rule import Finding, Related, Rule
 from mllint.semantic.cfg import ControlFlowGraph, Node
 from mllint.semantic.names import dotted_name
 from mllint.semantic.scan import iter_children
-from mllint.semantic.training import Kind, graph_events, without_grad
+from mllint.semantic.training import Kind, backward_operand, graph_events, without_grad
 
 #: calls and attributes that turn a tensor into a number or a graph-free tensor
 DETACHING_METHODS = {"item", "detach", "tolist", "numpy", "detach_"}
@@ -66,7 +66,7 @@ class LossAccumulatedWithGraph(Rule):
                 for event in events
                 if event.kind is Kind.BACKWARD and not event.via_call and isinstance(event.node, cst.Call)
             }
-            backpropagated = {name for call in backwards.values() for name in _names_in(_loss_operand(call))}
+            backpropagated = {name for call in backwards.values() for name in _names_in(backward_operand(ctx, call))}
             for node in cfg.graph:
                 accumulation = _accumulation(node)
                 if accumulation is None:
@@ -87,16 +87,6 @@ class LossAccumulatedWithGraph(Rule):
 
 def _method(call: cst.Call) -> str | None:
     return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
-
-
-def _loss_operand(call: cst.Call) -> cst.BaseExpression | None:
-    """``loss`` in ``loss.backward()``, ``scaler.scale(loss).backward()``, ``accelerator.backward(loss)``."""
-    if _method(call) == "backward" and isinstance(call.func, cst.Attribute) and not call.args:
-        receiver = call.func.value
-        if isinstance(receiver, cst.Call) and _method(receiver) == "scale" and receiver.args:
-            return receiver.args[0].value
-        return receiver
-    return call.args[0].value if call.args else None
 
 
 def _names_in(expr: cst.BaseExpression | None) -> set[str]:

@@ -127,6 +127,17 @@ def call_events(ctx: ModuleContext, call: cst.Call) -> list[Event]:
     return []
 
 
+def backward_operand(ctx: ModuleContext, call: cst.Call) -> cst.BaseExpression | None:
+    """The tensor a BACKWARD call backpropagates: ``loss`` in ``loss.backward()``,
+    ``scaler.scale(loss).backward()``, ``accelerator.backward(loss)`` or ``manual_backward(loss)``."""
+    if _method(call) == "backward" and _receiver(call) is not None and not call.args:
+        receiver = _receiver(call)
+        if _is_scaled(ctx, receiver) and receiver.args:  # type: ignore[arg-type, union-attr]
+            return receiver.args[0].value  # type: ignore[union-attr]
+        return receiver
+    return call.args[0].value if call.args else None
+
+
 def _step_event(ctx: ModuleContext, call: cst.Call, receiver: cst.BaseExpression) -> list[Event]:
     optimizer, scheduler, scaler = _kinds_of(ctx, receiver)
     if scaler and call.args:
