@@ -12,13 +12,11 @@ from mllint.semantic import knowledge
 from mllint.semantic.cfg import Node
 from mllint.semantic.project import FunctionInfo
 from mllint.semantic.scan import walk
-from mllint.semantic.training import Event, Kind, graph_events, without_grad
+from mllint.semantic.training import Event, Kind, graph_events, is_torch_model, without_grad
 
 #: text that shows the function needs gradients, or turns them off another way
 GRADIENT_AWARE = ("requires_grad", "set_grad_enabled", "autograd.grad", "enable_grad", "grad_mode")
 DEFINITIONS = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
-NOT_TORCH = {"flax.linen.Module", "keras.Model", "keras.Sequential", "keras.layers.Layer"}
-TORCH_MODEL_BASES = knowledge.MODULE_BASES - NOT_TORCH
 
 
 class EvalWithoutNoGrad(Rule):
@@ -124,21 +122,6 @@ def _forward_with_grad(ctx: ModuleContext, loop: cst.For | cst.While) -> cst.Cal
     for node in walk(loop.body):
         if not isinstance(node, cst.Call) or ctx.enclosing(node, DEFINITIONS) is not ctx.enclosing(loop, DEFINITIONS):
             continue
-        if _is_torch_model(ctx, node.func) and not without_grad(ctx, node):
+        if is_torch_model(ctx, node.func) and not without_grad(ctx, node):
             return node
     return None
-
-
-def _is_torch_model(ctx: ModuleContext, func: cst.BaseExpression) -> bool:
-    if ctx.project is None or (isinstance(func, cst.Name) and func.value == "self"):
-        return False
-    for qualname in ctx.project.infer(ctx, func):
-        normalized = knowledge.normalize(qualname)
-        if normalized.startswith("torch.nn.") and not knowledge.is_loss(normalized):
-            return normalized.rsplit(".", 1)[-1][:1].isupper()
-        if ctx.project.resolve_class(qualname) is not None:
-            if ctx.project.is_subclass(qualname, TORCH_MODEL_BASES):
-                return True
-        elif normalized.startswith(("torchvision.models.", "timm.", "transformers.")):
-            return not normalized.rsplit(".", 1)[-1].startswith(("TF", "Flax"))
-    return False

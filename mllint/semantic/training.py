@@ -312,3 +312,30 @@ def without_grad(ctx: ModuleContext, node: cst.CSTNode) -> bool:
         if isinstance(ancestor, cst.FunctionDef):
             return any(is_no_grad(ctx, decorator.decorator) for decorator in ancestor.decorators)
     return False
+
+
+TORCH_MODEL_BASES = knowledge.MODULE_BASES - {
+    "flax.linen.Module",
+    "keras.Model",
+    "keras.Sequential",
+    "keras.layers.Layer",
+}
+
+
+def is_torch_model(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
+    """The expression holds a PyTorch module that is not a loss: a ``torch.nn`` layer, a project
+    ``nn.Module`` subclass, a torchvision / timm / transformers network. ``self`` is left out (a
+    model's own methods)."""
+    if ctx.project is None or (isinstance(expr, cst.Name) and expr.value == "self"):
+        return False
+    for qualname in ctx.project.infer(ctx, expr):
+        normalized = knowledge.normalize(qualname)
+        tail = normalized.rsplit(".", 1)[-1]
+        if ctx.project.resolve_class(qualname) is not None:
+            if ctx.project.is_subclass(qualname, TORCH_MODEL_BASES):
+                return True
+        elif normalized.startswith("torch.nn.") and not knowledge.is_loss(normalized):
+            return tail[:1].isupper()
+        elif normalized.startswith(("torchvision.models.", "timm.", "transformers.")):
+            return not tail.startswith(("TF", "Flax"))
+    return False
