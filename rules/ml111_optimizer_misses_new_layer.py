@@ -17,12 +17,6 @@ from mllint.semantic.scan import walk
 PARAMETER_METHODS = {"parameters", "named_parameters"}
 #: calls that only look at the optimizer
 DISPLAY_FUNCTIONS = {"print", "repr", "str", "type", "id", "isinstance", "len"}
-#: layers that hold no parameters: swapping one in leaves nothing untrained
-PARAMETERLESS = (
-    "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Mish", "ELU", "SELU", "Sigmoid", "Tanh",
-    "Softmax", "LogSoftmax", "Softplus", "Hardswish", "Hardsigmoid", "Dropout", "AlphaDropout", "Flatten",
-    "Unflatten", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Upsample", "PixelShuffle",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -168,7 +162,7 @@ def _has_parameters(ctx: ModuleContext, qualname: str) -> bool:
     assert ctx.project is not None
     normalized = knowledge.normalize(qualname)
     if normalized.startswith("torch.nn.") and normalized.count(".") == 2:
-        return not normalized.rsplit(".", 1)[-1].startswith(PARAMETERLESS) and not knowledge.is_loss(normalized)
+        return not knowledge.is_parameterless_layer(normalized)
     return ctx.project.is_model_class(qualname) or knowledge.is_mode_dependent(qualname) is True
 
 

@@ -122,6 +122,12 @@ def _forward_with_grad(ctx: ModuleContext, loop: cst.For | cst.While) -> cst.Cal
     for node in walk(loop.body):
         if not isinstance(node, cst.Call) or ctx.enclosing(node, DEFINITIONS) is not ctx.enclosing(loop, DEFINITIONS):
             continue
-        if is_torch_model(ctx, node.func) and not without_grad(ctx, node):
+        if is_torch_model(ctx, node.func) and not without_grad(ctx, node) and not _parameterless(ctx, node.func):
             return node
     return None
+
+
+def _parameterless(ctx: ModuleContext, func: cst.BaseExpression) -> bool:
+    """``nn.Softmax(dim=1)(x)``: a layer without parameters records nothing worth a ``no_grad``."""
+    classes = ctx.project.infer(ctx, func) if ctx.project is not None else frozenset()
+    return bool(classes) and all(knowledge.is_parameterless_layer(q) for q in classes)
