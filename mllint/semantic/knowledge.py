@@ -219,3 +219,19 @@ def is_mode_dependent(qualname: str) -> bool | None:
     if qualname.startswith(("torch.", "math.", "numpy.", "builtins.")):
         return False
     return None
+
+
+#: ``torch.nn`` layers without parameters (by class-name prefix: ``MaxPool`` covers ``MaxPool2d``)
+_PARAMETERLESS_LAYERS = (
+    "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Mish", "ELU", "SELU", "Sigmoid", "Tanh",
+    "Softmax", "LogSoftmax", "Softplus", "Hardswish", "Hardsigmoid", "Dropout", "AlphaDropout", "Flatten",
+    "Unflatten", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Upsample", "PixelShuffle",
+)  # fmt: skip
+
+
+def is_parameterless_layer(qualname: str) -> bool:
+    """A ``torch.nn`` layer (or loss) that holds no trainable parameters."""
+    qualname = normalize(qualname)
+    if not qualname.startswith("torch.nn.") or qualname.count(".") != 2:
+        return False
+    return qualname.rsplit(".", 1)[-1].startswith(_PARAMETERLESS_LAYERS) or is_loss(qualname)

@@ -127,6 +127,17 @@ def call_events(ctx: ModuleContext, call: cst.Call) -> list[Event]:
     return []
 
 
+def backward_operand(ctx: ModuleContext, call: cst.Call) -> cst.BaseExpression | None:
+    """The tensor a BACKWARD call backpropagates: ``loss`` in ``loss.backward()``,
+    ``scaler.scale(loss).backward()``, ``accelerator.backward(loss)`` or ``manual_backward(loss)``."""
+    if _method(call) == "backward" and _receiver(call) is not None and not call.args:
+        receiver = _receiver(call)
+        if _is_scaled(ctx, receiver) and receiver.args:  # type: ignore[arg-type, union-attr]
+            return receiver.args[0].value  # type: ignore[union-attr]
+        return receiver
+    return call.args[0].value if call.args else None
+
+
 def _step_event(ctx: ModuleContext, call: cst.Call, receiver: cst.BaseExpression) -> list[Event]:
     optimizer, scheduler, scaler = _kinds_of(ctx, receiver)
     if scaler and call.args:
@@ -300,4 +311,31 @@ def without_grad(ctx: ModuleContext, node: cst.CSTNode) -> bool:
             return True
         if isinstance(ancestor, cst.FunctionDef):
             return any(is_no_grad(ctx, decorator.decorator) for decorator in ancestor.decorators)
+    return False
+
+
+TORCH_MODEL_BASES = knowledge.MODULE_BASES - {
+    "flax.linen.Module",
+    "keras.Model",
+    "keras.Sequential",
+    "keras.layers.Layer",
+}
+
+
+def is_torch_model(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
+    """The expression holds a PyTorch module that is not a loss: a ``torch.nn`` layer, a project
+    ``nn.Module`` subclass, a torchvision / timm / transformers network. ``self`` is left out (a
+    model's own methods)."""
+    if ctx.project is None or (isinstance(expr, cst.Name) and expr.value == "self"):
+        return False
+    for qualname in ctx.project.infer(ctx, expr):
+        normalized = knowledge.normalize(qualname)
+        tail = normalized.rsplit(".", 1)[-1]
+        if ctx.project.resolve_class(qualname) is not None:
+            if ctx.project.is_subclass(qualname, TORCH_MODEL_BASES):
+                return True
+        elif normalized.startswith("torch.nn.") and not knowledge.is_loss(normalized):
+            return tail[:1].isupper()
+        elif normalized.startswith(("torchvision.models.", "timm.", "transformers.")):
+            return not tail.startswith(("TF", "Flax"))
     return False
