@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import libcst as cst
-
 from mllint.context import ModuleContext
 from mllint.rule import Finding, Rule
 from mllint.semantic import knowledge
+from mllint.semantic.values import may_pass
 
 #: PyTorch normalizations whose ``dim`` is optional, with the position ``dim`` takes when passed
 #: positionally (the module classes take it first, the functions after the input)
@@ -57,18 +56,7 @@ class SoftmaxWithoutDim(Rule):
         for call in ctx.calls:
             qualname = knowledge.normalize(ctx.qualname(call.func) or "")
             position = IMPLICIT_DIM.get(qualname)
-            if position is None or _passes_dim(call, position):
+            if position is None or may_pass(call, "dim", position):
                 continue
             function = qualname.rsplit(".", 1)[-1]
             yield Finding(call, f"`{function}` without `dim`: PyTorch picks the axis from the input's rank")
-
-
-def _passes_dim(call: cst.Call, position: int) -> bool:
-    """``dim`` given by keyword or position, or possibly through ``*args`` / ``**kwargs``."""
-    positional = 0
-    for arg in call.args:
-        if arg.star or (arg.keyword is not None and arg.keyword.value == "dim"):
-            return True
-        if arg.keyword is None:
-            positional += 1
-    return positional > position

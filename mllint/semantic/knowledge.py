@@ -99,6 +99,8 @@ MODULE_BASES = {
     "keras.Sequential",
     "keras.layers.Layer",
 }
+#: the bases of PyTorch modules (their submodules are registered by attribute assignment)
+TORCH_MODULE_BASES = {base for base in MODULE_BASES if not base.startswith(("flax.", "keras."))}
 LIGHTNING_BASES = {
     "lightning.LightningModule",
     "lightning.pytorch.LightningModule",
