@@ -10,6 +10,7 @@ from mllint.context import ModuleContext
 from mllint.rule import Finding, Related, Rule
 from mllint.semantic import knowledge
 from mllint.semantic.activations import normalization
+from mllint.semantic.losses import computed_losses, loss_input
 
 #: (loss family, normalization of its input) -> what goes wrong
 PROBLEMS = {
@@ -66,7 +67,7 @@ class DoubleSoftmax(Rule):
             family = _loss_family(ctx, call)
             if family is None:
                 continue
-            argument = _input_argument(call)
+            argument = loss_input(call)
             found = normalization(ctx, argument) if argument is not None else None
             if found is None or (family, found.kind) not in PROBLEMS:
                 continue
@@ -76,25 +77,13 @@ class DoubleSoftmax(Rule):
 
 
 def _loss_family(ctx: ModuleContext, call: cst.Call) -> str | None:
-    """The normalization family of the loss a call computes (not of one it constructs)."""
-    assert ctx.project is not None
-    direct = knowledge.normalize(ctx.qualname(call.func) or "")
-    if direct.rsplit(".", 1)[-1][:1].isupper():
-        return None  # ``nn.CrossEntropyLoss()`` builds the loss object; calling that object computes it
-    for qualname in {direct} | {knowledge.normalize(q) for q in ctx.project.infer(ctx, call.func)}:
+    """The normalization family of the loss a call computes."""
+    for qualname in sorted(computed_losses(ctx, call)):
         if qualname in knowledge.LOGIT_LOSSES:
             return knowledge.LOGIT_LOSSES[qualname]
         if qualname in knowledge.LOG_PROB_LOSSES:
             return "log-prob"
     return None
-
-
-def _input_argument(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value in ("input", "logits", "predictions", "preds"):
-            return arg.value
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    return positional[0].value if positional else None
 
 
 def _keras(ctx: ModuleContext) -> Iterator[Finding]:

@@ -1,4 +1,6 @@
-"""Which normalization (softmax, log_softmax, sigmoid) produced a tensor, if any.
+"""Which normalization (softmax, log_softmax, sigmoid) produced a tensor, if any; ``"logits"``
+when the value comes straight out of an affine layer (``nn.Linear``, ``nn.Conv2d``, ``F.linear``)
+with nothing applied after it.
 
 Followed through variables (the assignment that reaches the use), shape-only tensor methods,
 activation modules (``self.act = nn.Softmax(dim=1)``), ``nn.Sequential`` containers ending in
@@ -103,19 +105,19 @@ def _string(expr: cst.BaseExpression | None) -> str | None:
 
 
 def activation_of_module(ctx: ModuleContext, expr: cst.BaseExpression) -> str | None:
-    """The kind of an activation module instance (``nn.Softmax(dim=1)``, ``self.softmax``)."""
+    """The output kind of an activation or affine module instance (``nn.Softmax(dim=1)``,
+    ``self.softmax``, ``self.fc``)."""
     assert ctx.project is not None
-    for qualname in ctx.project.infer(ctx, expr):
-        kind = knowledge.activation_kind(qualname)
-        if kind is not None:
-            return kind
-    return None
+    # every class the attribute may hold must agree (``nn.Softmax() if probs else nn.Identity()``
+    # says nothing)
+    kinds = {knowledge.output_kind(qualname) for qualname in ctx.project.infer(ctx, expr)}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _call(ctx: ModuleContext, call: cst.Call, depth: int) -> Normalization | None:
     qualname = ctx.qualname(call.func)
     if qualname is not None:
-        kind = knowledge.activation_kind(qualname)
+        kind = knowledge.output_kind(qualname)
         if kind is not None:
             return Normalization(kind, call, ctx)
         if knowledge.normalize(qualname) in ("torch.log", "numpy.log") and call.args:
@@ -170,7 +172,7 @@ def _sequential_tail(ctx: ModuleContext, func: cst.BaseExpression) -> Normalizat
         return None
     last = construction.args[-1].value
     if isinstance(last, cst.Call):
-        kind = knowledge.activation_kind(ctx.qualname(last.func) or "")
+        kind = knowledge.output_kind(ctx.qualname(last.func) or "")
         if kind is not None:
             return Normalization(kind, last, ctx)
     return None

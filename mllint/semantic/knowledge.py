@@ -83,6 +83,15 @@ ACTIVATIONS = {
     "flax.linen.log_softmax": "log_softmax",
     "flax.linen.sigmoid": "sigmoid",
 }
+#: layers and functions whose output is an affine map of their input: raw scores (logits) when
+#: nothing is applied after them
+AFFINE = {
+    "torch.nn.Linear", "torch.nn.LazyLinear", "torch.nn.Bilinear", "torch.nn.Conv1d", "torch.nn.Conv2d",
+    "torch.nn.Conv3d", "torch.nn.ConvTranspose1d", "torch.nn.ConvTranspose2d", "torch.nn.ConvTranspose3d",
+    "torch.nn.LazyConv1d", "torch.nn.LazyConv2d", "torch.nn.LazyConv3d", "torch.nn.functional.linear",
+    "torch.nn.functional.bilinear", "torch.nn.functional.conv1d", "torch.nn.functional.conv2d",
+    "torch.nn.functional.conv3d",
+}  # fmt: skip
 #: tensor methods with the same meaning (``x.softmax(dim=1)``)
 ACTIVATION_METHODS = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
 
@@ -188,6 +197,13 @@ def is_loss(qualname: str) -> bool:
 
 def activation_kind(qualname: str) -> str | None:
     return ACTIVATIONS.get(normalize(qualname))
+
+
+def output_kind(qualname: str) -> str | None:
+    """What a layer or function's output is: an activation's kind, ``"logits"`` for an affine
+    layer, None for anything else."""
+    qualname = normalize(qualname)
+    return ACTIVATIONS.get(qualname) or ("logits" if qualname in AFFINE else None)
 
 
 def is_sklearn_transformer(qualname: str) -> bool:
