@@ -19,8 +19,10 @@ _ALIASES = {
     "torch.nn.parallel.data_parallel.": "torch.nn.parallel.",
     "torch.nn.DataParallel": "torch.nn.parallel.DataParallel",
     "keras.src.": "keras.",
+    "tensorflow.keras.models.": "keras.",
     "tensorflow.keras.": "keras.",
     "tf.keras.": "keras.",
+    "keras.models.": "keras.",
 }
 
 _OPTIMIZER_PREFIXES = ("torch.optim.", "transformers.optimization.", "timm.optim.", "apex.optimizers.")
@@ -82,6 +84,36 @@ ACTIVATIONS = {
     "flax.linen.softmax": "softmax",
     "flax.linen.log_softmax": "log_softmax",
     "flax.linen.sigmoid": "sigmoid",
+    "tensorflow.nn.softmax": "softmax",
+    "tensorflow.nn.log_softmax": "log_softmax",
+    "tensorflow.nn.sigmoid": "sigmoid",
+    "tensorflow.sigmoid": "sigmoid",
+    "tensorflow.math.softmax": "softmax",
+    "tensorflow.math.log_softmax": "log_softmax",
+    "tensorflow.math.sigmoid": "sigmoid",
+    "keras.activations.softmax": "softmax",
+    "keras.activations.log_softmax": "log_softmax",
+    "keras.activations.sigmoid": "sigmoid",
+    "keras.ops.softmax": "softmax",
+    "keras.ops.log_softmax": "log_softmax",
+    "keras.ops.sigmoid": "sigmoid",
+    "keras.layers.Softmax": "softmax",
+}
+#: Keras layers' ``activation=`` strings that normalize
+KERAS_ACTIVATION_NAMES = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
+#: Keras losses that normalize their input themselves when built with ``from_logits=True``
+KERAS_LOGIT_LOSSES = {
+    "keras.losses.CategoricalCrossentropy": "softmax",
+    "keras.losses.SparseCategoricalCrossentropy": "softmax",
+    "keras.losses.BinaryCrossentropy": "sigmoid",
+    "keras.losses.BinaryFocalCrossentropy": "sigmoid",
+    "keras.losses.CategoricalFocalCrossentropy": "softmax",
+    "keras.losses.categorical_crossentropy": "softmax",
+    "keras.losses.sparse_categorical_crossentropy": "softmax",
+    "keras.losses.binary_crossentropy": "sigmoid",
+    "keras.metrics.categorical_crossentropy": "softmax",
+    "keras.metrics.sparse_categorical_crossentropy": "softmax",
+    "keras.metrics.binary_crossentropy": "sigmoid",
 }
 #: layers and functions whose output is an affine map of their input: raw scores (logits) when
 #: nothing is applied after them
