@@ -215,7 +215,9 @@ def _built_layer(ctx: ModuleContext, value: cst.BaseExpression, depth: int = 0) 
         return None
     if knowledge.normalize(ctx.qualname(construction.func) or "") == PARAMETER:
         return PARAMETER
-    classes = module_classes(ctx, construction)
+    classes = {
+        qualname for qualname in module_classes(ctx, construction) if not knowledge.holds_no_parameters(qualname)
+    }
     return min(classes) if classes else None
 
 

@@ -142,6 +142,15 @@ MODULE_BASES = {
 }
 #: the bases of PyTorch modules (their submodules are registered by attribute assignment)
 TORCH_MODULE_BASES = {base for base in MODULE_BASES if not base.startswith(("flax.", "keras."))}
+#: ``torch.nn`` modules that hold no parameters or buffers
+_PARAMETER_FREE = (
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softmax",
+    "LogSoftmax", "Softmin", "Softplus", "Softsign", "Hardtanh", "Hardswish", "Hardsigmoid", "Identity",
+    "Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "MaxPool1d",
+    "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Upsample",
+    "PixelShuffle", "PixelUnshuffle",
+)  # fmt: skip
 LIGHTNING_BASES = {
     "lightning.LightningModule",
     "lightning.pytorch.LightningModule",
@@ -269,3 +278,12 @@ def is_mode_dependent(qualname: str) -> bool | None:
     if qualname.startswith(("torch.", "math.", "numpy.", "builtins.")):
         return False
     return None
+
+
+def holds_no_parameters(qualname: str) -> bool:
+    """A ``torch.nn`` module known to hold no parameters or buffers (an activation, a pooling
+    layer, a loss without weights): leaving it unregistered loses nothing."""
+    qualname = normalize(qualname)
+    if not qualname.startswith("torch.nn."):
+        return False
+    return qualname.rsplit(".", 1)[-1] in _PARAMETER_FREE or is_loss(qualname)
