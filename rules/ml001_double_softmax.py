@@ -9,7 +9,9 @@ import libcst as cst
 from mllint.context import ModuleContext
 from mllint.rule import Finding, Fix, Related, Rule, replace
 from mllint.semantic import knowledge
-from mllint.semantic.activations import Normalization, activation_input, normalization
+from mllint.semantic.activations import Normalization, activation_input, model_output, normalization
+from mllint.semantic.losses import computed_losses, loss_input
+from mllint.semantic.values import argument
 
 #: (loss family, normalization of its input) -> what goes wrong
 PROBLEMS = {
@@ -19,17 +21,17 @@ PROBLEMS = {
     ("sigmoid", "softmax"): "softmax output fed to a loss that applies sigmoid to logits",
     ("log-prob", "softmax"): "softmax probabilities fed to a loss that expects log-probabilities (use log_softmax)",
 }
-KERAS_LOSSES = ("CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy")
-KERAS_LOSS_FUNCTIONS = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
 
 
 class DoubleSoftmax(Rule):
     """## What it does
     Finds an already-normalized output (softmax, log_softmax or sigmoid, applied inline, through a
-    variable, or at the end of a model's `forward`, in this file or another) fed to a loss that
-    normalizes its input itself: `CrossEntropyLoss`, `F.cross_entropy`, `BCEWithLogitsLoss`, Keras
-    losses built with `from_logits=True`, `optax.softmax_cross_entropy`; and softmax probabilities
-    fed to `NLLLoss`, which expects log-probabilities.
+    variable, or at the end of a model, in this file or another: a PyTorch `forward`, a Keras
+    `call`, a Flax `__call__` run through `model.apply`, the last layer of a `Sequential` or of a
+    Keras functional model) fed to a loss that normalizes its input itself: `CrossEntropyLoss`,
+    `F.cross_entropy`, `BCEWithLogitsLoss`, `optax.softmax_cross_entropy`, a Keras loss built with
+    `from_logits=True` (called, or given to `model.compile`); and softmax probabilities fed to
+    `NLLLoss`, which expects log-probabilities.
 
     ## Why is this bad?
     The loss squashes the probabilities a second time: its gradients shrink towards zero as the
@@ -66,16 +68,16 @@ class DoubleSoftmax(Rule):
             family = _loss_family(ctx, call)
             if family is None:
                 continue
-            argument = _input_argument(call)
-            found = normalization(ctx, argument) if argument is not None else None
+            prediction = loss_input(call)
+            found = normalization(ctx, prediction) if prediction is not None else None
             if found is None or (family, found.kind) not in PROBLEMS:
                 continue
             note = Related(found.node, f"{found.kind} applied here", None if found.ctx is ctx else found.ctx)
-            yield Finding(call, PROBLEMS[family, found.kind], (note,), _unwrap(ctx, found, argument))
+            yield Finding(call, PROBLEMS[family, found.kind], (note,), _unwrap(ctx, found, prediction))
         yield from _keras(ctx)
 
 
-def _unwrap(ctx: ModuleContext, found: Normalization, argument: cst.BaseExpression) -> Fix | None:
+def _unwrap(ctx: ModuleContext, found: Normalization, prediction: cst.BaseExpression) -> Fix | None:
     """Remove the activation: at the loss call (safe), or at the end of a ``forward`` in this file
     (unsafe: callers of the model may rely on its probabilities)."""
     if found.ctx is not ctx or not isinstance(found.node, cst.Call):
@@ -84,7 +86,7 @@ def _unwrap(ctx: ModuleContext, found: Normalization, argument: cst.BaseExpressi
     if inner is None:
         return None
     edit = (replace(found.node, ctx.code(inner)),)
-    if found.node is argument:
+    if found.node is prediction:
         return Fix(f"Pass the logits to the loss: remove the {found.kind}", edit)
     returned = ctx.parent(found.node)
     function = ctx.enclosing_function(found.node)
@@ -99,12 +101,8 @@ def _unwrap(ctx: ModuleContext, found: Normalization, argument: cst.BaseExpressi
 
 
 def _loss_family(ctx: ModuleContext, call: cst.Call) -> str | None:
-    """The normalization family of the loss a call computes (not of one it constructs)."""
-    assert ctx.project is not None
-    direct = knowledge.normalize(ctx.qualname(call.func) or "")
-    if direct.rsplit(".", 1)[-1][:1].isupper():
-        return None  # ``nn.CrossEntropyLoss()`` builds the loss object; calling that object computes it
-    for qualname in {direct} | {knowledge.normalize(q) for q in ctx.project.infer(ctx, call.func)}:
+    """The normalization family of the loss a call computes."""
+    for qualname in sorted(computed_losses(ctx, call)):
         if qualname in knowledge.LOGIT_LOSSES:
             return knowledge.LOGIT_LOSSES[qualname]
         if qualname in knowledge.LOG_PROB_LOSSES:
@@ -112,53 +110,39 @@ def _loss_family(ctx: ModuleContext, call: cst.Call) -> str | None:
     return None
 
 
-def _input_argument(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value in ("input", "logits", "predictions", "preds"):
-            return arg.value
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    return positional[0].value if positional else None
-
-
 def _keras(ctx: ModuleContext) -> Iterator[Finding]:
-    """A Keras model ending in softmax/sigmoid compiled with a ``from_logits=True`` loss."""
+    """A Keras loss built with ``from_logits=True`` given softmax / sigmoid outputs: by
+    ``model.compile(loss=...)`` of a model that ends normalized, or called on them."""
     if "from_logits" not in ctx.source:
         return
-    activations = [call for call in ctx.calls if _keras_activation(ctx, call)]
-    if not activations:
-        return
     for call in ctx.calls:
-        qualname = ctx.qualname(call.func) or ""
-        if not qualname.endswith(KERAS_LOSSES + KERAS_LOSS_FUNCTIONS):
-            continue
-        if any(
-            arg.keyword is not None and arg.keyword.value == "from_logits" and _is_true(arg.value) for arg in call.args
-        ):
-            yield Finding(
-                call,
-                "the model already ends in softmax/sigmoid but the loss is built with `from_logits=True`",
-                (Related(activations[-1], "the model's output activation"),),
-            )
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value == "compile":
+            # reported at the loss: that is what the fix changes
+            where = argument(call, "loss", 1)
+            family = _keras_logit_loss(ctx, where) if where is not None else None
+            found = model_output(ctx, call.func.value) if family is not None else None
+            message = "the model ends in {kind} but is compiled with a loss built with `from_logits=True`"
+        else:
+            where = call
+            family = _keras_logit_loss(ctx, call.func) or _keras_logit_loss(ctx, call)
+            prediction = argument(call, "y_pred", 1) if family is not None else None
+            found = normalization(ctx, prediction) if prediction is not None else None
+            message = "{kind} output fed to a loss built with `from_logits=True`, which applies it again"
+        if where is not None and found is not None and (family, found.kind) in PROBLEMS:
+            note = Related(found.node, f"{found.kind} applied here", None if found.ctx is ctx else found.ctx)
+            yield Finding(where, message.format(kind=found.kind), (note,))
 
 
-def _keras_activation(ctx: ModuleContext, call: cst.Call) -> bool:
-    qualname = ctx.qualname(call.func) or ""
-    if not qualname.startswith(("keras.", "tensorflow.keras.", "tf.keras.")):
-        return False
-    if qualname.endswith((".Softmax",)):
-        return True
-    for arg in call.args:
-        is_activation = (arg.keyword is not None and arg.keyword.value == "activation") or (
-            qualname.endswith(".Activation") and arg.keyword is None
-        )
-        if (
-            is_activation
-            and isinstance(arg.value, cst.SimpleString)
-            and arg.value.evaluated_value in ("softmax", "sigmoid")
-        ):
-            return True
-    return False
-
-
-def _is_true(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "True"
+def _keras_logit_loss(ctx: ModuleContext, expr: cst.BaseExpression) -> str | None:
+    """The family of a Keras loss built (or called, for the loss functions) with
+    ``from_logits=True``: the expression itself, or the variable holding it."""
+    construction = expr if isinstance(expr, cst.Call) else None
+    if isinstance(expr, cst.Name):
+        binding = ctx.reaching_binding(expr)
+        value = binding.value if binding is not None and binding.kind == "assign" and not binding.path else None
+        construction = value if isinstance(value, cst.Call) else None
+    if construction is None:
+        return None
+    family = knowledge.KERAS_LOGIT_LOSSES.get(knowledge.normalize(ctx.qualname(construction.func) or ""))
+    from_logits = argument(construction, "from_logits")
+    return family if isinstance(from_logits, cst.Name) and from_logits.value == "True" else None

@@ -1,4 +1,6 @@
-"""Which normalization (softmax, log_softmax, sigmoid) produced a tensor, if any.
+"""Which normalization (softmax, log_softmax, sigmoid) produced a tensor, if any; ``"logits"``
+when the value comes straight out of an affine layer (``nn.Linear``, ``nn.Conv2d``, ``F.linear``)
+with nothing applied after it.
 
 Followed through variables (the assignment that reaches the use), shape-only tensor methods,
 activation modules (``self.act = nn.Softmax(dim=1)``), ``nn.Sequential`` containers ending in
@@ -42,7 +44,7 @@ def normalization(
     if depth > MAX_DEPTH:
         return None
     if isinstance(expr, cst.Call):
-        return _call(ctx, expr, depth) if element is None else _model_output(ctx, expr, depth, element)
+        return _call(ctx, expr, depth) if element is None else model_output(ctx, expr.func, depth, element)
     if isinstance(expr, cst.Name):
         return _name(ctx, expr, depth, element)
     if isinstance(expr, cst.Subscript):
@@ -103,19 +105,19 @@ def _string(expr: cst.BaseExpression | None) -> str | None:
 
 
 def activation_of_module(ctx: ModuleContext, expr: cst.BaseExpression) -> str | None:
-    """The kind of an activation module instance (``nn.Softmax(dim=1)``, ``self.softmax``)."""
+    """The output kind of an activation or affine module instance (``nn.Softmax(dim=1)``,
+    ``self.softmax``, ``self.fc``)."""
     assert ctx.project is not None
-    for qualname in ctx.project.infer(ctx, expr):
-        kind = knowledge.activation_kind(qualname)
-        if kind is not None:
-            return kind
-    return None
+    # every class the attribute may hold must agree (``nn.Softmax() if probs else nn.Identity()``
+    # says nothing)
+    kinds = {knowledge.output_kind(qualname) for qualname in ctx.project.infer(ctx, expr)}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _call(ctx: ModuleContext, call: cst.Call, depth: int) -> Normalization | None:
     qualname = ctx.qualname(call.func)
     if qualname is not None:
-        kind = knowledge.activation_kind(qualname)
+        kind = knowledge.output_kind(qualname)
         if kind is not None:
             return Normalization(kind, call, ctx)
         if knowledge.normalize(qualname) in ("torch.log", "numpy.log") and call.args:
@@ -124,6 +126,9 @@ def _call(ctx: ModuleContext, call: cst.Call, depth: int) -> Normalization | Non
     kind = activation_of_module(ctx, call.func)
     if kind is not None:
         return Normalization(kind, call, ctx)
+    layer = _construction(ctx, call.func)
+    if layer is not None and (kind := keras_layer_kind(ctx, layer)) is not None:
+        return Normalization(kind, layer, ctx)  # ``Dense(10, activation="softmax")(x)``
     if isinstance(call.func, cst.Attribute):
         method = call.func.attr.value
         if method in knowledge.ACTIVATION_METHODS and qualname is None and not _on_self(call.func):
@@ -133,7 +138,10 @@ def _call(ctx: ModuleContext, call: cst.Call, depth: int) -> Normalization | Non
         if method == "log" and not call.args:
             inner = normalization(ctx, call.func.value, depth + 1)
             return Normalization("log_softmax", call, ctx) if inner and inner.kind == "softmax" else None
-    return _model_output(ctx, call, depth)
+        if method == "apply" and qualname is None:
+            # ``model.apply(variables, x)``: a Flax module's ``__call__``
+            return model_output(ctx, call.func.value, depth)
+    return model_output(ctx, call.func, depth)
 
 
 def activation_input(ctx: ModuleContext, call: cst.Call) -> cst.BaseExpression | None:
@@ -156,39 +164,117 @@ def _on_self(attribute: cst.Attribute) -> bool:
     return isinstance(attribute.value, cst.Name) and attribute.value.value == "self"
 
 
-def _model_output(ctx: ModuleContext, call: cst.Call, depth: int, element: Element = None) -> Normalization | None:
-    """A model call: normalized when the model's forward (or its Sequential) ends normalized."""
+#: the method that computes a model's output: PyTorch, Keras, Flax
+OUTPUT_METHODS = ("forward", "call", "__call__")
+
+
+def model_output(
+    ctx: ModuleContext, model: cst.BaseExpression, depth: int = 0, element: Element = None
+) -> Normalization | None:
+    """What calling the model held by ``model`` returns: normalized when its ``forward`` /
+    ``call`` / ``__call__`` (or its ``Sequential``, or a Keras functional model's outputs) ends
+    normalized."""
     project = ctx.project
     assert project is not None
-    sequential = _sequential_tail(ctx, call.func) if element is None else None
-    if sequential is not None:
-        return sequential
-    for qualname in project.infer(ctx, call.func):
-        forward = project.method(qualname, "forward")
-        if forward is None or not project.is_model_class(qualname):
+    if depth > MAX_DEPTH:
+        return None
+    container = _container_output(ctx, model, depth) if element is None else None
+    if container is not None:
+        return container
+    built = _built_by_function(ctx, model, depth, element)
+    if built is not None:
+        return built
+    for qualname in project.infer(ctx, model):
+        if not project.is_model_class(qualname):
             continue
-        table = forward.ctx.scopes.get(forward.node)
-        if table is None or not table.returns:
+        method = next((m for name in OUTPUT_METHODS if (m := project.method(qualname, name)) is not None), None)
+        table = method.ctx.scopes.get(method.node) if method is not None else None
+        if method is None or table is None or not table.returns:
             continue
-        found = [normalization(forward.ctx, value, depth + 1, element) for value in table.returns]
+        found = [normalization(method.ctx, value, depth + 1, element) for value in table.returns]
         if all(found) and len({n.kind for n in found if n}) == 1:
             return found[-1]
     return None
 
 
-def _sequential_tail(ctx: ModuleContext, func: cst.BaseExpression) -> Normalization | None:
-    """``nn.Sequential(..., nn.Softmax(dim=1))`` held in a variable or ``self`` attribute."""
-    construction = _construction(ctx, func)
-    if construction is None or not construction.args:
+def _container_output(ctx: ModuleContext, model: cst.BaseExpression, depth: int) -> Normalization | None:
+    """``nn.Sequential(..., nn.Softmax(dim=1))``, ``keras.Sequential([..., Dense(3, activation=
+    "softmax")])`` (layers added later with ``model.add`` included) or ``keras.Model(inputs,
+    outputs)``, held in a variable or ``self`` attribute."""
+    construction = _construction(ctx, model)
+    if construction is None:
         return None
-    if knowledge.normalize(ctx.qualname(construction.func) or "") != "torch.nn.Sequential":
-        return None
-    last = construction.args[-1].value
-    if isinstance(last, cst.Call):
-        kind = knowledge.activation_kind(ctx.qualname(last.func) or "")
-        if kind is not None:
-            return Normalization(kind, last, ctx)
+    container = knowledge.normalize(ctx.qualname(construction.func) or "")
+    if container == "torch.nn.Sequential" and construction.args:
+        last = construction.args[-1].value
+        if isinstance(last, cst.Call):
+            kind = knowledge.output_kind(ctx.qualname(last.func) or "")
+            return Normalization(kind, last, ctx) if kind is not None else None
+    if container == "keras.Sequential":
+        layers = construction.args[0].value if construction.args else None
+        listed = layers.elements[-1].value if isinstance(layers, cst.List) and layers.elements else None
+        last = _last_added(ctx, model) or listed
+        kind = keras_layer_kind(ctx, last) if isinstance(last, cst.Call) else None
+        return Normalization(kind, last, ctx) if kind is not None and last is not None else None
+    if container == "keras.Model":
+        from mllint.semantic.values import argument
+
+        outputs = argument(construction, "outputs", 1)
+        return normalization(ctx, outputs, depth + 1) if outputs is not None else None
     return None
+
+
+def _built_by_function(
+    ctx: ModuleContext, model: cst.BaseExpression, depth: int, element: Element
+) -> Normalization | None:
+    """A model returned by a project function (``model = build_model(...)``): what every model
+    it returns outputs."""
+    from mllint.semantic.project import FunctionInfo
+
+    assert ctx.project is not None
+    construction = _construction(ctx, model)
+    callee = ctx.project.resolve_callee(ctx, construction) if construction is not None else None
+    table = callee.ctx.scopes.get(callee.node) if isinstance(callee, FunctionInfo) else None
+    if table is None or not table.returns:
+        return None
+    found = [model_output(callee.ctx, value, depth + 1, element) for value in table.returns]
+    return found[-1] if all(found) and len({n.kind for n in found if n}) == 1 else None
+
+
+def _last_added(ctx: ModuleContext, model: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The last layer given to ``model.add(layer)`` for a Sequential held in a variable."""
+    if not isinstance(model, cst.Name):
+        return None
+    added = [
+        call.args[0].value
+        for call in ctx.scope_of(model).calls
+        if isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "add"
+        and isinstance(call.func.value, cst.Name)
+        and call.func.value.value == model.value
+        and call.args
+    ]
+    return added[-1] if added else None
+
+
+def keras_layer_kind(ctx: ModuleContext, layer: cst.Call) -> str | None:
+    """The normalization a Keras layer construction applies: ``layers.Softmax()``,
+    ``Dense(3, activation="softmax")``, ``Activation(tf.nn.sigmoid)``."""
+    from mllint.semantic.values import argument
+
+    qualname = knowledge.normalize(ctx.qualname(layer.func) or "")
+    if not qualname.startswith("keras."):
+        return None
+    kind = knowledge.output_kind(qualname)
+    if kind is not None:
+        return kind
+    activation = argument(layer, "activation", 0 if qualname == "keras.layers.Activation" else None)
+    if activation is None:
+        return None
+    name = _string(activation)
+    if name is not None:
+        return knowledge.KERAS_ACTIVATION_NAMES.get(name)
+    return knowledge.output_kind(ctx.qualname(activation) or "")
 
 
 def _construction(ctx: ModuleContext, expr: cst.BaseExpression) -> cst.Call | None:

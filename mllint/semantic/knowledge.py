@@ -19,8 +19,10 @@ _ALIASES = {
     "torch.nn.parallel.data_parallel.": "torch.nn.parallel.",
     "torch.nn.DataParallel": "torch.nn.parallel.DataParallel",
     "keras.src.": "keras.",
+    "tensorflow.keras.models.": "keras.",
     "tensorflow.keras.": "keras.",
     "tf.keras.": "keras.",
+    "keras.models.": "keras.",
 }
 
 _OPTIMIZER_PREFIXES = ("torch.optim.", "transformers.optimization.", "timm.optim.", "apex.optimizers.")
@@ -82,7 +84,46 @@ ACTIVATIONS = {
     "flax.linen.softmax": "softmax",
     "flax.linen.log_softmax": "log_softmax",
     "flax.linen.sigmoid": "sigmoid",
+    "tensorflow.nn.softmax": "softmax",
+    "tensorflow.nn.log_softmax": "log_softmax",
+    "tensorflow.nn.sigmoid": "sigmoid",
+    "tensorflow.sigmoid": "sigmoid",
+    "tensorflow.math.softmax": "softmax",
+    "tensorflow.math.log_softmax": "log_softmax",
+    "tensorflow.math.sigmoid": "sigmoid",
+    "keras.activations.softmax": "softmax",
+    "keras.activations.log_softmax": "log_softmax",
+    "keras.activations.sigmoid": "sigmoid",
+    "keras.ops.softmax": "softmax",
+    "keras.ops.log_softmax": "log_softmax",
+    "keras.ops.sigmoid": "sigmoid",
+    "keras.layers.Softmax": "softmax",
 }
+#: Keras layers' ``activation=`` strings that normalize
+KERAS_ACTIVATION_NAMES = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
+#: Keras losses that normalize their input themselves when built with ``from_logits=True``
+KERAS_LOGIT_LOSSES = {
+    "keras.losses.CategoricalCrossentropy": "softmax",
+    "keras.losses.SparseCategoricalCrossentropy": "softmax",
+    "keras.losses.BinaryCrossentropy": "sigmoid",
+    "keras.losses.BinaryFocalCrossentropy": "sigmoid",
+    "keras.losses.CategoricalFocalCrossentropy": "softmax",
+    "keras.losses.categorical_crossentropy": "softmax",
+    "keras.losses.sparse_categorical_crossentropy": "softmax",
+    "keras.losses.binary_crossentropy": "sigmoid",
+    "keras.metrics.categorical_crossentropy": "softmax",
+    "keras.metrics.sparse_categorical_crossentropy": "softmax",
+    "keras.metrics.binary_crossentropy": "sigmoid",
+}
+#: layers and functions whose output is an affine map of their input: raw scores (logits) when
+#: nothing is applied after them
+AFFINE = {
+    "torch.nn.Linear", "torch.nn.LazyLinear", "torch.nn.Bilinear", "torch.nn.Conv1d", "torch.nn.Conv2d",
+    "torch.nn.Conv3d", "torch.nn.ConvTranspose1d", "torch.nn.ConvTranspose2d", "torch.nn.ConvTranspose3d",
+    "torch.nn.LazyConv1d", "torch.nn.LazyConv2d", "torch.nn.LazyConv3d", "torch.nn.functional.linear",
+    "torch.nn.functional.bilinear", "torch.nn.functional.conv1d", "torch.nn.functional.conv2d",
+    "torch.nn.functional.conv3d",
+}  # fmt: skip
 #: tensor methods with the same meaning (``x.softmax(dim=1)``)
 ACTIVATION_METHODS = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
 
@@ -99,6 +140,17 @@ MODULE_BASES = {
     "keras.Sequential",
     "keras.layers.Layer",
 }
+#: the bases of PyTorch modules (their submodules are registered by attribute assignment)
+TORCH_MODULE_BASES = {base for base in MODULE_BASES if not base.startswith(("flax.", "keras."))}
+#: ``torch.nn`` modules that hold no parameters or buffers
+_PARAMETER_FREE = (
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Softmax",
+    "LogSoftmax", "Softmin", "Softplus", "Softsign", "Hardtanh", "Hardswish", "Hardsigmoid", "Identity",
+    "Flatten", "Unflatten", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "MaxPool1d",
+    "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Upsample",
+    "PixelShuffle", "PixelUnshuffle",
+)  # fmt: skip
 LIGHTNING_BASES = {
     "lightning.LightningModule",
     "lightning.pytorch.LightningModule",
@@ -188,6 +240,13 @@ def activation_kind(qualname: str) -> str | None:
     return ACTIVATIONS.get(normalize(qualname))
 
 
+def output_kind(qualname: str) -> str | None:
+    """What a layer or function's output is: an activation's kind, ``"logits"`` for an affine
+    layer, None for anything else."""
+    qualname = normalize(qualname)
+    return ACTIVATIONS.get(qualname) or ("logits" if qualname in AFFINE else None)
+
+
 def is_sklearn_transformer(qualname: str) -> bool:
     tail = qualname.rsplit(".", 1)[-1]
     return qualname.startswith(SKLEARN_TRANSFORMER_MODULES) and tail[:1].isupper()
@@ -221,17 +280,10 @@ def is_mode_dependent(qualname: str) -> bool | None:
     return None
 
 
-#: ``torch.nn`` layers without parameters (by class-name prefix: ``MaxPool`` covers ``MaxPool2d``)
-_PARAMETERLESS_LAYERS = (
-    "Identity", "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Mish", "ELU", "SELU", "Sigmoid", "Tanh",
-    "Softmax", "LogSoftmax", "Softplus", "Hardswish", "Hardsigmoid", "Dropout", "AlphaDropout", "Flatten",
-    "Unflatten", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "Upsample", "PixelShuffle",
-)  # fmt: skip
-
-
 def is_parameterless_layer(qualname: str) -> bool:
-    """A ``torch.nn`` layer (or loss) that holds no trainable parameters."""
+    """A ``torch.nn`` module known to hold no parameters or buffers (an activation, a pooling
+    layer, a loss without weights): leaving it unregistered or out of an optimizer loses nothing."""
     qualname = normalize(qualname)
     if not qualname.startswith("torch.nn.") or qualname.count(".") != 2:
         return False
-    return qualname.rsplit(".", 1)[-1].startswith(_PARAMETERLESS_LAYERS) or is_loss(qualname)
+    return qualname.rsplit(".", 1)[-1] in _PARAMETER_FREE or is_loss(qualname)

@@ -395,6 +395,12 @@ class ProjectIndex:
         """Calls of a project function in its module and in the modules that import it."""
         if function.qualname not in self._call_sites:
             name = function.node.name.value
+            # a constructor is called through its class: ``Predictor(model)`` binds ``__init__``'s
+            # parameters
+            owner = self.classes.get(function.class_qualname or "") if name == "__init__" else None
+            target: FunctionInfo | ClassInfo = owner if owner is not None else function
+            if owner is not None:
+                name = owner.node.name.value
             home = function.ctx.module_name
             # callers are the function's own module and the modules that import it
             graph = self.import_graph
@@ -405,7 +411,7 @@ class ProjectIndex:
                     continue
                 ctx = self.load(module_name)
                 for call in ctx.calls if ctx else ():
-                    if _called_name(call) == name and self.resolve_callee(ctx, call) is function:
+                    if _called_name(call) == name and self.resolve_callee(ctx, call) is target:
                         sites.append((ctx, call))
             self._call_sites[function.qualname] = sites
         return self._call_sites[function.qualname]

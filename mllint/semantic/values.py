@@ -255,3 +255,15 @@ def argument(call: cst.Call, name: str, position: int | None = None) -> cst.Base
 def _decorator_name(decorator: cst.Decorator) -> str:
     target = decorator.decorator
     return target.value if isinstance(target, cst.Name) else ""
+
+
+def may_pass(call: cst.Call, name: str, position: int) -> bool:
+    """Whether a call passes a parameter: by keyword, by position, or possibly through
+    ``*args`` / ``**kwargs``."""
+    positional = 0
+    for arg in call.args:
+        if arg.star or (arg.keyword is not None and arg.keyword.value == name):
+            return True
+        if arg.keyword is None:
+            positional += 1
+    return positional > position

@@ -1,0 +1,32 @@
+"""Which loss a call computes, and the prediction it is given."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from mllint.context import ModuleContext
+from mllint.semantic import knowledge
+
+#: keywords under which losses take their prediction
+INPUT_KEYWORDS = ("input", "logits", "predictions", "preds")
+
+
+def computed_losses(ctx: ModuleContext, call: cst.Call) -> set[str]:
+    """The (normalized) losses a call may compute: ``F.cross_entropy(...)``, or a call of a loss
+    object such as ``criterion(...)`` with ``criterion = nn.CrossEntropyLoss()``. Empty for the
+    construction ``nn.CrossEntropyLoss()`` itself and for anything that is not a known loss."""
+    assert ctx.project is not None
+    direct = knowledge.normalize(ctx.qualname(call.func) or "")
+    if direct.rsplit(".", 1)[-1][:1].isupper():
+        return set()  # ``nn.CrossEntropyLoss()`` builds the loss object; calling that object computes it
+    candidates = {direct} | {knowledge.normalize(q) for q in ctx.project.infer(ctx, call.func)}
+    return {qualname for qualname in candidates if knowledge.is_loss(qualname)}
+
+
+def loss_input(call: cst.Call) -> cst.BaseExpression | None:
+    """The prediction passed to a loss: its first positional argument or ``input=``."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value in INPUT_KEYWORDS:
+            return arg.value
+    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+    return positional[0].value if positional else None
