@@ -219,3 +219,28 @@ def is_mode_dependent(qualname: str) -> bool | None:
     if qualname.startswith(("torch.", "math.", "numpy.", "builtins.")):
         return False
     return None
+
+
+DATA_LOADERS = {
+    "torch.utils.data.DataLoader",
+    "torch.utils.data.dataloader.DataLoader",
+    "torch_geometric.loader.DataLoader",
+}
+#: datasets that produce their own stream of samples: a loader cannot shuffle them
+ITERABLE_DATASETS = {
+    "torch.utils.data.IterableDataset",
+    "torch.utils.data.dataset.IterableDataset",
+    "torch.utils.data.datapipes.datapipe.IterDataPipe",
+    "torchdata.datapipes.iter.IterDataPipe",
+    "datasets.IterableDataset",
+}
+_STREAMING_LIBRARIES = ("webdataset.", "torchdata.", "ffcv.", "streaming.")
+
+
+def is_data_loader(qualname: str) -> bool:
+    return qualname in DATA_LOADERS
+
+
+def is_streaming_dataset(qualname: str) -> bool:
+    """A dataset class of a library whose datasets are iterable streams (WebDataset, MosaicML ...)."""
+    return qualname in ITERABLE_DATASETS or qualname.startswith(_STREAMING_LIBRARIES)

@@ -228,23 +228,9 @@ def _constructs(ctx: ModuleContext, value: cst.BaseExpression) -> bool:
 def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> list[Event]:
     """Every event of a function body in source order (nested definitions excluded)."""
     events: list[Event] = []
-    for statement in _statements(function):
+    for statement in _statements_of(function.body):
         events.extend(node_events(ctx, statement, depth))
     return events
-
-
-def _statements(function: cst.FunctionDef) -> list[cst.CSTNode]:
-    found: list[cst.CSTNode] = []
-    stack: list[cst.CSTNode] = [function.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not function:
-            continue
-        if isinstance(node, (cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.With)):
-            found.append(node)
-        if not isinstance(node, cst.BaseSmallStatement):
-            stack.extend(reversed(_block_children(node)))
-    return found
 
 
 def _block_children(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -301,3 +287,26 @@ def without_grad(ctx: ModuleContext, node: cst.CSTNode) -> bool:
         if isinstance(ancestor, cst.FunctionDef):
             return any(is_no_grad(ctx, decorator.decorator) for decorator in ancestor.decorators)
     return False
+
+
+def loop_trains(ctx: ModuleContext, loop: cst.For | cst.While) -> bool:
+    """The loop's body runs a backward pass or an optimizer step (in a called project function too)."""
+    for statement in _statements_of(loop.body):
+        if any(event.kind in (Kind.BACKWARD, Kind.STEP) for event in node_events(ctx, statement)):
+            return True
+    return False
+
+
+def _statements_of(body: cst.CSTNode) -> list[cst.CSTNode]:
+    """The statements and compound headers of a block, nested blocks included, definitions not."""
+    found: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(node, (cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.With)):
+            found.append(node)
+        if not isinstance(node, cst.BaseSmallStatement):
+            stack.extend(reversed(_block_children(node)))
+    return found
