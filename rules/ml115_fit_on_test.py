@@ -9,12 +9,10 @@ import libcst as cst
 
 from mllint.context import ModuleContext
 from mllint.rule import Finding, Rule
-from mllint.semantic import knowledge
-from mllint.semantic.dataflow import DataFlow, fitted_preprocessor, names_in
+from mllint.semantic.dataflow import DataFlow, estimator_classes, fitted_preprocessor, names_in
 from mllint.semantic.values import argument
 
 FIT_METHODS = {"fit", "fit_transform", "fit_predict", "partial_fit"}
-ESTIMATOR_LIBRARIES = ("sklearn.", "xgboost.", "lightgbm.", "catboost.", "imblearn.", "keras.")
 #: estimators fit to describe the data they are given (embeddings for plots, clusters):
 #: fitting them on test data is analysis, not training
 DESCRIPTIVE = ("sklearn.manifold.", "sklearn.cluster.", "sklearn.mixture.")
@@ -81,12 +79,8 @@ def _fitted_data(ctx: ModuleContext, call: cst.Call) -> cst.BaseExpression | Non
     """The data of ``estimator.fit(X, ...)``, for a model or a transformer of a known library."""
     if not (isinstance(call.func, cst.Attribute) and call.func.attr.value in FIT_METHODS):
         return None
-    assert ctx.project is not None
-    classes = ctx.project.infer(ctx, call.func.value)
-    ancestors = {knowledge.normalize(a) for q in classes for a in ctx.project.mro(q)}
-    if not any(a.startswith(ESTIMATOR_LIBRARIES) for a in ancestors):
-        return None
-    if any(a.startswith(DESCRIPTIVE) for a in ancestors):
+    ancestors = estimator_classes(ctx, call.func.value)
+    if not ancestors or any(a.startswith(DESCRIPTIVE) for a in ancestors):
         return None
     return argument(call, "X", 0) or argument(call, "x")
 

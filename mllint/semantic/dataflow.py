@@ -13,7 +13,16 @@ from mllint.semantic.scan import ScopeTable, iter_children
 #: encoders of the target: fitting them on every label maps class names, it learns no statistic
 TARGET_ENCODERS = {"LabelEncoder", "LabelBinarizer", "MultiLabelBinarizer"}
 SPLITTER_CLASSES = ("sklearn.model_selection.",)
+ESTIMATOR_LIBRARIES = ("sklearn.", "xgboost.", "lightgbm.", "catboost.", "imblearn.", "keras.")
 SEARCH_CV = ("GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV")
+
+
+def estimator_classes(ctx: ModuleContext, receiver: cst.BaseExpression) -> set[str]:
+    """The classes (and their ancestors) of a value that is a model or a transformer of a known
+    ML library (scikit-learn, XGBoost, LightGBM, CatBoost, Keras ...); empty for anything else."""
+    assert ctx.project is not None
+    ancestors = {knowledge.normalize(a) for q in ctx.project.infer(ctx, receiver) for a in ctx.project.mro(q)}
+    return ancestors if any(a.startswith(ESTIMATOR_LIBRARIES) for a in ancestors) else set()
 
 
 def fitted_preprocessor(ctx: ModuleContext, call: cst.Call) -> str | None:
