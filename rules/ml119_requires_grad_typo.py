@@ -18,7 +18,7 @@ class RequiresGradTypo(Rule):
     """## What it does
     Finds assignments to a misspelling of `requires_grad` (`param.require_grad = False`,
     `requires_grads`, `requiresGrad`, or the method name `requires_grad_`) that nothing in the
-    module ever reads back.
+    module ever reads back. Private names (`self._requires_grad`) are the program's own flags.
 
     ## Why is this bad?
     Python lets any attribute be set on a tensor or a module: the misspelled assignment creates a
@@ -64,8 +64,8 @@ class RequiresGradTypo(Rule):
 
 def is_requires_grad_misspelling(name: str) -> bool:
     """A near miss of ``requires_grad``: a few edits away once case and underscores are ignored."""
-    if name == REAL:
-        return False
+    if name == REAL or name.startswith("_"):
+        return False  # ``self._requires_grad``: a private flag of the program's own class
     folded = name.lower().replace("_", "")
     return "grad" in folded and _edit_distance(folded, REAL.replace("_", "")) <= MAX_EDITS
 
