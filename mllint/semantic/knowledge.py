@@ -287,3 +287,59 @@ def is_parameterless_layer(qualname: str) -> bool:
     if not qualname.startswith("torch.nn.") or qualname.count(".") != 2:
         return False
     return qualname.rsplit(".", 1)[-1] in _PARAMETER_FREE or is_loss(qualname)
+
+
+DATA_LOADERS = {
+    "torch.utils.data.DataLoader",
+    "torch.utils.data.dataloader.DataLoader",
+    "torch_geometric.loader.DataLoader",
+}
+#: datasets that produce their own stream of samples: a loader cannot shuffle them
+ITERABLE_DATASETS = {
+    "torch.utils.data.IterableDataset",
+    "torch.utils.data.dataset.IterableDataset",
+    "torch.utils.data.datapipes.datapipe.IterDataPipe",
+    "torchdata.datapipes.iter.IterDataPipe",
+    "datasets.IterableDataset",
+}
+_STREAMING_LIBRARIES = ("webdataset.", "torchdata.", "ffcv.", "streaming.")
+
+
+def is_data_loader(qualname: str) -> bool:
+    return qualname in DATA_LOADERS
+
+
+def is_streaming_dataset(qualname: str) -> bool:
+    """A dataset class of a library whose datasets are iterable streams (WebDataset, MosaicML ...)."""
+    return qualname in ITERABLE_DATASETS or qualname.startswith(_STREAMING_LIBRARIES)
+
+
+_TRANSFORM_MODULES = ("torchvision.transforms.", "torchvision.transforms.v2.")
+#: augmentations drawn at random on every call, besides the ``Random*`` family
+_RANDOM_AUGMENTATIONS = {
+    "ColorJitter", "RandAugment", "AutoAugment", "TrivialAugmentWide", "AugMix", "ElasticTransform", "ScaleJitter",
+    "MixUp", "CutMix",
+}  # fmt: skip
+#: image datasets of torchvision whose ``transform`` parameter is not named at the call
+TRANSFORM_POSITIONS = {
+    "torchvision.datasets.ImageFolder": 1,
+    "torchvision.datasets.CIFAR10": 2,
+    "torchvision.datasets.CIFAR100": 2,
+    "torchvision.datasets.MNIST": 2,
+    "torchvision.datasets.FashionMNIST": 2,
+    "torchvision.datasets.KMNIST": 2,
+    "torchvision.datasets.SVHN": 2,
+    "torchvision.datasets.STL10": 3,
+}
+
+
+def is_transform_pipeline(qualname: str) -> bool:
+    return qualname in ("torchvision.transforms.Compose", "torchvision.transforms.v2.Compose")
+
+
+def is_random_augmentation(qualname: str) -> bool:
+    """A torchvision transform whose output is drawn at random (``RandomCrop``, ``ColorJitter`` ...)."""
+    if not qualname.startswith(_TRANSFORM_MODULES):
+        return False
+    tail = qualname.rsplit(".", 1)[-1]
+    return tail.startswith("Random") or tail in _RANDOM_AUGMENTATIONS

@@ -239,23 +239,9 @@ def _constructs(ctx: ModuleContext, value: cst.BaseExpression) -> bool:
 def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> list[Event]:
     """Every event of a function body in source order (nested definitions excluded)."""
     events: list[Event] = []
-    for statement in _statements(function):
+    for statement in _statements_of(function.body):
         events.extend(node_events(ctx, statement, depth))
     return events
-
-
-def _statements(function: cst.FunctionDef) -> list[cst.CSTNode]:
-    found: list[cst.CSTNode] = []
-    stack: list[cst.CSTNode] = [function.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node is not function:
-            continue
-        if isinstance(node, (cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.With)):
-            found.append(node)
-        if not isinstance(node, cst.BaseSmallStatement):
-            stack.extend(reversed(_block_children(node)))
-    return found
 
 
 def _block_children(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -339,3 +325,26 @@ def is_torch_model(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
         elif normalized.startswith(("torchvision.models.", "timm.", "transformers.")):
             return not tail.startswith(("TF", "Flax"))
     return False
+
+
+def loop_trains(ctx: ModuleContext, loop: cst.For | cst.While) -> bool:
+    """The loop's body runs a backward pass or an optimizer step (in a called project function too)."""
+    for statement in _statements_of(loop.body):
+        if any(event.kind in (Kind.BACKWARD, Kind.STEP) for event in node_events(ctx, statement)):
+            return True
+    return False
+
+
+def _statements_of(body: cst.CSTNode) -> list[cst.CSTNode]:
+    """The statements and compound headers of a block, nested blocks included, definitions not."""
+    found: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(node, (cst.BaseSmallStatement, cst.If, cst.For, cst.While, cst.With)):
+            found.append(node)
+        if not isinstance(node, cst.BaseSmallStatement):
+            stack.extend(reversed(_block_children(node)))
+    return found
