@@ -78,6 +78,7 @@ class ProjectIndex:
         self._call_graph: nx.MultiDiGraph | None = None
         self._lookups: dict[tuple[str, str, str], FunctionInfo | ClassInfo | None] = {}
         self._call_sites: dict[str, list[tuple[ModuleContext, cst.Call]]] = {}
+        self._calls_by_name: dict[str, dict[str, list[cst.Call]]] = {}
         self._defined: set[str] | None = None
         self._imports: nx.DiGraph | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()
@@ -221,6 +222,7 @@ class ProjectIndex:
     def _unload(self, module_name: str) -> None:
         ctx = self.modules.pop(module_name, None)
         self._recent.pop(module_name, None)
+        self._calls_by_name.pop(module_name, None)
         if ctx is None:
             return
         for table in (self.classes, self.functions):
@@ -429,11 +431,23 @@ class ProjectIndex:
                 if name not in self._sources[module_name][1]:
                     continue
                 ctx = self.load(module_name)
-                for call in ctx.calls if ctx else ():
-                    if _called_name(call) == name and self.resolve_callee(ctx, call) is function:
+                for call in self._calls_named(ctx, name) if ctx else ():
+                    if self.resolve_callee(ctx, call) is function:
                         sites.append((ctx, call))
             self._call_sites[function.qualname] = sites
         return self._call_sites[function.qualname]
+
+    def _calls_named(self, ctx: ModuleContext, name: str) -> list[cst.Call]:
+        """The module's calls of a function or method called ``name`` (indexed once per parse:
+        asking for the call sites of every function of a long module stays linear)."""
+        table = self._calls_by_name.get(ctx.module_name)
+        if table is None:
+            table = self._calls_by_name[ctx.module_name] = {}
+            for call in ctx.calls:
+                called = _called_name(call)
+                if called is not None:
+                    table.setdefault(called, []).append(call)
+        return table.get(name, [])
 
     def infer(self, ctx: ModuleContext, expr: cst.BaseExpression) -> frozenset[str]:
         """Qualified names of the classes (or factories) whose instances ``expr`` may hold."""
