@@ -20,7 +20,7 @@ from mllint.rule import Rule
 from mllint.runner import RunResult, default_jobs, run
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-SUBCOMMANDS = ("check", "rule", "rules", "version")
+SUBCOMMANDS = ("check", "rule", "rules", "server", "version")
 
 
 def _codes(value: str) -> list[str]:
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--output-format", choices=("text", "json"), default="text")
     rules = commands.add_parser("rules", help="list all rules")
     rules.add_argument("--output-format", choices=("text", "json", "markdown"), default="text")
+    commands.add_parser("server", help="run the language server over stdin/stdout (needs the lsp extra)")
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -235,7 +236,18 @@ def rules_markdown(rules: Sequence[type[Rule]]) -> str:
     return "\n".join(rows)
 
 
-COMMANDS = {"check": command_check, "rule": command_rule, "rules": command_rules}
+def command_server(_args: argparse.Namespace) -> int:
+    try:
+        from mllint.lsp import serve
+    except ModuleNotFoundError as error:
+        if error.name not in ("pygls", "lsprotocol"):
+            raise
+        sys.stderr.write("error: `mllint server` needs the lsp extra: pip install 'mllint-silent-bugs[lsp]'\n")
+        return EXIT_ERROR
+    return serve()
+
+
+COMMANDS = {"check": command_check, "rule": command_rule, "rules": command_rules, "server": command_server}
 
 
 def normalize_argv(argv: Sequence[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +47,7 @@ class ModuleContext:
         self.scopes: dict[cst.FunctionDef | None, ScopeTable] = scan.scopes
         self.project: ProjectIndex | None = None
         self._cfgs: dict[cst.FunctionDef, ControlFlowGraph] = {}
+        self._positions_by_statement: dict[cst.CSTNode, dict[cst.CSTNode, CodeRange]] = {}
 
     # -- tree navigation ---------------------------------------------------------------------
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
@@ -129,7 +131,48 @@ class ModuleContext:
         wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
         return dict(wrapper.resolve(PositionProvider))
 
+    @cached_property
+    def _statement_lines(self) -> dict[cst.CSTNode, int] | None:
+        """The line of each top-level statement, from CPython's parser (a fraction of the cost of
+        libcst's position pass); None when its statements do not line up with libcst's."""
+        try:
+            body = ast.parse(self.source).body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        lines: dict[cst.CSTNode, int] = {}
+        index = 0
+        for statement in self.tree.body:
+            if index >= len(body):
+                return None
+            lines[statement] = body[index].lineno
+            # ``a; b`` is one libcst statement line and two ast statements
+            index += len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
+        return lines if index == len(body) else None
+
+    def _statement_positions(self, statement: cst.CSTNode) -> dict[cst.CSTNode, CodeRange]:
+        """Positions of one top-level statement's nodes: its own position pass, shifted to its line."""
+        if statement not in self._positions_by_statement:
+            alone = self.tree.with_changes(body=[statement], header=(), footer=())
+            local = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+            shift = self._statement_lines[statement] - local[statement].start.line  # type: ignore[index]
+            self._positions_by_statement[statement] = {
+                node: CodeRange((span.start.line + shift, span.start.column), (span.end.line + shift, span.end.column))
+                for node, span in local.items()
+                if node is not alone
+            }
+        return self._positions_by_statement[statement]
+
     def range(self, node: cst.CSTNode) -> CodeRange:
+        """Where a node is. A module with few findings gets the positions of the statements that
+        hold them, not of the whole tree: a long file edited in an editor reports quickly."""
+        if "_positions" not in self.__dict__ and self._statement_lines is not None:
+            top = node
+            for ancestor in self.ancestors(node):
+                if isinstance(ancestor, cst.Module):
+                    break
+                top = ancestor
+            if top in self._statement_lines:
+                return self._statement_positions(top)[node]
         return self._positions[node]
 
     # -- semantic layer ----------------------------------------------------------------------

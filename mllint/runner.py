@@ -307,22 +307,29 @@ def _check_registered(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], l
 def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], list[RuleFailure]]:
     assert _job is not None
     path, module_name = item
-    notebook = _job.notebooks.get(path)
-    source = _job.project.source(module_name)
-    if not any(rule.relevant(source) for rule in _job.rules):
+    diagnostics, failures = check_registered(_job.project, path, module_name, _job.rules, _job.settings)
+    return path, in_cells(diagnostics, _job.notebooks.get(path)), failures
+
+
+def check_registered(
+    project: ProjectIndex, path: Path, module_name: str, rules: list[type[Rule]], settings: Settings
+) -> tuple[list[Diagnostic], list[RuleFailure]]:
+    """Check one registered module against the others of its project index."""
+    source = project.source(module_name)
+    if not any(rule.relevant(source) for rule in rules):
         # nothing here can matter to a selected rule: only CPython's cheap syntax check, no analysis
-        return path, in_cells(_syntax_only(path, source), notebook), []
-    _job.project.limit_loads(MAX_LOADS_PER_CHECK)
+        return _syntax_only(path, source), []
+    project.limit_loads(MAX_LOADS_PER_CHECK)
     try:
-        ctx = _job.project.load(module_name, strict=True)
+        ctx = project.load(module_name, strict=True)
     except SourceError as error:
-        return path, in_cells([invalid_file(path, error)], notebook), []
+        return [invalid_file(path, error)], []
     except Exception as error:  # noqa: BLE001 - a file that breaks the engine must not stop the run
-        return path, [], [RuleFailure("engine", path, f"{type(error).__name__}: {error}")]
+        return [], [RuleFailure("engine", path, f"{type(error).__name__}: {error}")]
     assert ctx is not None
-    diagnostics, failures = check_module(ctx, _job.rules, _job.settings)
-    _job.project.trim(MAX_PARSED_MODULES)
-    return path, in_cells(diagnostics, notebook), failures
+    diagnostics, failures = check_module(ctx, rules, settings)
+    project.trim(MAX_PARSED_MODULES)
+    return diagnostics, failures
 
 
 def _syntax_only(path: Path, source: str) -> list[Diagnostic]:
@@ -470,3 +477,77 @@ def _map(registered: list[tuple[Path, str]], jobs: int) -> Iterator[tuple[Path, 
     chunk = max(1, min(16, len(registered) // (jobs * 8)))
     with context.Pool(jobs) as pool:
         yield from pool.imap_unordered(_check_registered, registered, chunksize=chunk)
+
+
+class LiveProject:
+    """A project index kept between checks, as an editor needs it: the files of a folder are
+    registered once from disk, an edited buffer replaces its module's text, and each check sees
+    the other modules as last given (unsaved buffers included). Not thread-safe: one caller."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.project = ProjectIndex(load_context)
+        self._modules: dict[Path, str] = {}
+        self._paths: dict[str, Path] = {}
+
+    def register_files(self, paths: Iterable[Path]) -> None:
+        """Register files from disk (those already known keep their text); unreadable ones are skipped."""
+        for path in paths:
+            if path in self._modules or path.suffix != ".py":
+                continue
+            try:
+                source, _ = read_module(path)
+            except SourceError:
+                continue
+            self._register(path, source)
+
+    def _register(self, path: Path, source: str) -> str:
+        module_name = unique_module_name(module_name_for(path, self.settings.root)[0], self.project)
+        self.project.register(module_name, path, source)
+        self._modules[path] = module_name
+        self._paths[module_name] = path
+        return module_name
+
+    def source(self, path: Path) -> str | None:
+        module_name = self._modules.get(path)
+        return self.project.source(module_name) if module_name is not None else None
+
+    def update(self, path: Path, source: str) -> set[Path]:
+        """Give a file new text (an edited buffer, or its disk copy after a change). Returns the
+        files whose findings may change with it, this one included."""
+        module_name = self._modules.get(path)
+        if module_name is None:
+            # a new module name can change how other modules' imports resolve: answers are rebuilt
+            module_name = self._register(path, source)
+            return self._paths_of(self.project.dependents(module_name))
+        if self.project.source(module_name) == source:
+            return {path}
+        before = self.project.dependents(module_name)
+        self.project.replace_source(module_name, source)
+        return self._paths_of(before | self.project.dependents(module_name))
+
+    def remove(self, path: Path) -> set[Path]:
+        """Forget a file (deleted from disk); returns the files whose findings may change."""
+        module_name = self._modules.pop(path, None)
+        if module_name is None:
+            return set()
+        affected = self._paths_of(self.project.dependents(module_name) - {module_name})
+        self.project.remove(module_name)
+        del self._paths[module_name]
+        return affected
+
+    def _paths_of(self, module_names: Iterable[str]) -> set[Path]:
+        return {self._paths[name] for name in module_names if name in self._paths}
+
+    def check(self, path: Path, rules: list[type[Rule]]) -> tuple[list[Diagnostic], list[RuleFailure]]:
+        """Findings for a registered file (none for an unknown one)."""
+        module_name = self._modules.get(path)
+        if module_name is None:
+            return [], []
+        collecting = gc.isenabled()
+        gc.disable()  # as in a run: parsed trees are freed by reference counting
+        try:
+            return in_deep_stack(check_registered, self.project, path, module_name, rules, self.settings)
+        finally:
+            if collecting:
+                gc.enable()

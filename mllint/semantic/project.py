@@ -21,7 +21,7 @@ import networkx as nx
 
 from mllint.context import ModuleContext
 from mllint.semantic import knowledge
-from mllint.semantic.imports import dependency_fingerprints, import_graph
+from mllint.semantic.imports import dependency_fingerprints, import_graph, imported_names
 from mllint.semantic.values import ValueInference
 
 
@@ -78,6 +78,7 @@ class ProjectIndex:
         self._call_graph: nx.MultiDiGraph | None = None
         self._lookups: dict[tuple[str, str, str], FunctionInfo | ClassInfo | None] = {}
         self._call_sites: dict[str, list[tuple[ModuleContext, cst.Call]]] = {}
+        self._calls_by_name: dict[str, dict[str, list[cst.Call]]] = {}
         self._defined: set[str] | None = None
         self._imports: nx.DiGraph | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()
@@ -143,17 +144,25 @@ class ProjectIndex:
     def import_graph(self) -> nx.DiGraph:
         """Module -> project module it imports, read from the sources without parsing them."""
         if self._imports is None:
-
-            def resolve(dotted: str, near: str) -> str | None:
-                return self._module_named(dotted, near) or (
-                    self._module_named(dotted.rsplit(".", 1)[0], near) if "." in dotted else None
-                )
-
             self._imports = import_graph(
                 ((name, source, path.name == "__init__.py") for name, (path, source) in self._sources.items()),
-                resolve,
+                self._resolve_import,
             )
         return self._imports
+
+    def _resolve_import(self, dotted: str, near: str) -> str | None:
+        return self._module_named(dotted, near) or (
+            self._module_named(dotted.rsplit(".", 1)[0], near) if "." in dotted else None
+        )
+
+    def dependents(self, module_name: str) -> set[str]:
+        """The modules whose findings may change when this one's text changes: itself, the modules
+        that import it (transitively) and those it imports directly (it binds their parameters),
+        the dependence that :func:`mllint.semantic.imports.dependency_fingerprints` hashes."""
+        graph = self.import_graph
+        if module_name not in graph:
+            return {module_name}
+        return {module_name, *nx.ancestors(graph, module_name), *graph.successors(module_name)}
 
     def fingerprints(self) -> dict[str, str]:
         """Per registered module, a hash that changes when anything its findings may depend on
@@ -166,6 +175,26 @@ class ProjectIndex:
 
     def is_registered(self, module_name: str) -> bool:
         return module_name in self._sources
+
+    def replace_source(self, module_name: str, source: str) -> None:
+        """New text for a registered module (an edited buffer). Its parse and the answers derived
+        from the project are dropped; the import graph and the definition filter are patched for
+        this module alone, where a new registration would rebuild them from every source."""
+        path, _ = self._sources[module_name]
+        self._unload(module_name)
+        self._failed.discard(module_name)
+        self._sources[module_name] = (path, source)
+        if self._defined is not None:
+            # names of the old text stay: a superset is still a correct filter
+            self._defined.update(_DEFINITION.findall(source))
+        if self._imports is not None:
+            # other modules' edges resolve against module names only, which did not change
+            self._imports.remove_edges_from(list(self._imports.out_edges(module_name)))
+            for dotted in imported_names(source, module_name, path.name == "__init__.py"):
+                target = self._resolve_import(dotted, module_name)
+                if target is not None and target != module_name:
+                    self._imports.add_edge(module_name, target)
+        self._invalidate_answers()
 
     def add(self, ctx: ModuleContext) -> None:
         """Index a parsed module, replacing an earlier version of it (an edited buffer)."""
@@ -196,6 +225,7 @@ class ProjectIndex:
     def _unload(self, module_name: str) -> None:
         ctx = self.modules.pop(module_name, None)
         self._recent.pop(module_name, None)
+        self._calls_by_name.pop(module_name, None)
         if ctx is None:
             return
         for table in (self.classes, self.functions):
@@ -410,11 +440,23 @@ class ProjectIndex:
                 if name not in self._sources[module_name][1]:
                     continue
                 ctx = self.load(module_name)
-                for call in ctx.calls if ctx else ():
-                    if _called_name(call) == name and self.resolve_callee(ctx, call) is target:
+                for call in self._calls_named(ctx, name) if ctx else ():
+                    if self.resolve_callee(ctx, call) is target:
                         sites.append((ctx, call))
             self._call_sites[function.qualname] = sites
         return self._call_sites[function.qualname]
+
+    def _calls_named(self, ctx: ModuleContext, name: str) -> list[cst.Call]:
+        """The module's calls of a function or method called ``name`` (indexed once per parse:
+        asking for the call sites of every function of a long module stays linear)."""
+        table = self._calls_by_name.get(ctx.module_name)
+        if table is None:
+            table = self._calls_by_name[ctx.module_name] = {}
+            for call in ctx.calls:
+                called = _called_name(call)
+                if called is not None:
+                    table.setdefault(called, []).append(call)
+        return table.get(name, [])
 
     def infer(self, ctx: ModuleContext, expr: cst.BaseExpression) -> frozenset[str]:
         """Qualified names of the classes (or factories) whose instances ``expr`` may hold."""
