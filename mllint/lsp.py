@@ -118,8 +118,28 @@ def ignore_for_line(target: ActionTarget) -> lsp.CodeAction | None:
     )
 
 
-#: the code actions a diagnostic offers, in order (a rule's fix belongs here)
-CODE_ACTIONS: tuple[Callable[[ActionTarget], lsp.CodeAction | None], ...] = (ignore_for_line,)
+def apply_rule_fix(target: ActionTarget) -> lsp.CodeAction | None:
+    """The rule's own fix, offered while the document is as it was checked (the edits' positions
+    are those of that text); an unsafe fix says so in its title and is not the preferred action."""
+    fix = target.reported.fix if target.reported is not None else None
+    if fix is None or any(edit.cell is not None for edit in fix.edits):
+        return None
+    edits = [
+        lsp.TextEdit(target.document.range_to_client_units(server_range(edit.start, edit.end)), edit.content)
+        for edit in fix.edits
+    ]
+    safe = fix.applicability == "safe"
+    return lsp.CodeAction(
+        title=fix.message if safe else f"{fix.message} [unsafe]",
+        kind=lsp.CodeActionKind.QuickFix,
+        diagnostics=[target.diagnostic],
+        is_preferred=safe,
+        edit=lsp.WorkspaceEdit(changes={target.uri: edits}),
+    )
+
+
+#: the code actions a diagnostic offers, in order
+CODE_ACTIONS: tuple[Callable[[ActionTarget], lsp.CodeAction | None], ...] = (apply_rule_fix, ignore_for_line)
 
 
 def lines_of(source: str) -> list[str]:
@@ -128,10 +148,14 @@ def lines_of(source: str) -> list[str]:
 
 def client_range(codec: PositionCodec, lines: list[str], start: Position, end: Position) -> lsp.Range:
     """Engine positions (1-based rows and code-point columns) in the client's units."""
-    span = ServerTextRange(
+    return codec.range_to_client_units(lines, server_range(start, end))
+
+
+def server_range(start: Position, end: Position) -> ServerTextRange:
+    """Engine positions (1-based) as a 0-based range in code points."""
+    return ServerTextRange(
         ServerTextPosition(start.row - 1, start.column - 1), ServerTextPosition(end.row - 1, end.column - 1)
     )
-    return codec.range_to_client_units(lines, span)
 
 
 def hover_text(rule: type[Rule]) -> str:

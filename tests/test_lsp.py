@@ -287,6 +287,37 @@ async def test_code_action_appends_a_comment(client: LanguageClient, workspace: 
 
 
 @pytest.mark.asyncio
+async def test_code_action_applies_the_rules_fix(client: LanguageClient, workspace: Path) -> None:
+    text = BUGGY.replace(
+        "probs = F.softmax(model(x), dim=1)\n    return criterion(probs, y)",
+        "return criterion(F.softmax(model(x), dim=1), y)",
+    )
+    uri = open_document(client, workspace / "buggy.py", text)
+    [diagnostic] = await published(client, uri, has("ML001"))
+    actions = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=diagnostic.range,
+            context=lsp.CodeActionContext(diagnostics=[diagnostic]),
+        )
+    )
+    fix, ignore = [a for a in actions or [] if isinstance(a, lsp.CodeAction)]
+    assert fix.title.startswith("Pass the logits to the loss") and fix.is_preferred
+    assert ignore.title == "Ignore ML001 for this line"
+    assert fix.edit is not None and fix.edit.changes is not None
+    [text_edit] = fix.edit.changes[uri]
+    lines = text.splitlines(keepends=True)
+    start, end = text_edit.range.start, text_edit.range.end
+    assert start.line == end.line
+    line = lines[start.line]
+    lines[start.line] = line[: start.character] + text_edit.new_text + line[end.character :]
+    applied = "".join(lines)
+    assert "return criterion(model(x), y)\n" in applied
+    replace_all(client, uri, 2, applied)
+    await published(client, uri, has())
+
+
+@pytest.mark.asyncio
 async def test_hover_shows_the_rule_documentation(client: LanguageClient, workspace: Path) -> None:
     uri = open_document(client, workspace / "buggy.py", BUGGY)
     [diagnostic] = await published(client, uri, has("ML001"))
