@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, ModelSubject, Related, Rule
 from mllint.semantic import knowledge
 from mllint.semantic.activations import normalization
+from mllint.semantic.subjects import called_model, model_output_call
 
 #: (loss family, normalization of its input) -> what goes wrong
 PROBLEMS = {
@@ -60,6 +61,7 @@ class DoubleSoftmax(Rule):
     name = "double-softmax"
     summary = "Softmax/sigmoid output fed to a loss that applies its own normalization"
     triggers = ("loss", "Loss", "criterion", "cross_entropy", "from_logits", "optax")
+    dynamic_check = "output-normalization"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for call in ctx.calls:
@@ -71,7 +73,7 @@ class DoubleSoftmax(Rule):
             if found is None or (family, found.kind) not in PROBLEMS:
                 continue
             note = Related(found.node, f"{found.kind} applied here", None if found.ctx is ctx else found.ctx)
-            yield Finding(call, PROBLEMS[family, found.kind], (note,))
+            yield Finding(call, PROBLEMS[family, found.kind], (note,), _subject(ctx, argument))
         yield from _keras(ctx)
 
 
@@ -87,6 +89,13 @@ def _loss_family(ctx: ModuleContext, call: cst.Call) -> str | None:
         if qualname in knowledge.LOG_PROB_LOSSES:
             return "log-prob"
     return None
+
+
+def _subject(ctx: ModuleContext, argument: cst.BaseExpression) -> ModelSubject | None:
+    """The model whose output the loss takes as it is: its traced output decides the finding."""
+    model_call = model_output_call(ctx, argument)
+    model = called_model(ctx, model_call) if model_call is not None else None
+    return ModelSubject(model) if model is not None else None
 
 
 def _input_argument(call: cst.Call) -> cst.BaseExpression | None:
