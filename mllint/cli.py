@@ -14,6 +14,7 @@ from typing import TextIO
 from mllint import __version__, output
 from mllint.cache import CACHE_FOLDER, Cache, settings_salt
 from mllint.config import ConfigError, Settings, discover, override
+from mllint.confirm.runner import ConfirmOptions, confirm, torch_available
 from mllint.discovery import discover_files
 from mllint.registry import all_rules, rule_by_code, selected_rules
 from mllint.rule import Rule
@@ -48,6 +49,13 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
     gitignore = parser.add_mutually_exclusive_group()
     gitignore.add_argument("--respect-gitignore", dest="respect_gitignore", action="store_true", default=None)
     gitignore.add_argument("--no-respect-gitignore", dest="respect_gitignore", action="store_false")
+    parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="run the models that findings concern (executes the project's code) to confirm or refute them",
+    )
+    parser.add_argument("--show-refuted", action="store_true", help="with --confirm: also show refuted findings")
+    parser.add_argument("--confirm-timeout", type=float, help="with --confirm: seconds per model (default: 30)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of internal errors")
 
@@ -110,6 +118,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 
 def command_check(args: argparse.Namespace) -> int:
+    if args.confirm and not torch_available():
+        sys.stderr.write("error: --confirm needs torch: install it with `pip install 'mllint-silent-bugs[confirm]'`\n")
+        return EXIT_ERROR
     settings = load_settings(args)
     rules = selected_rules(settings)
     files = list(discover_files(args.paths or [Path(".")], settings))
@@ -117,13 +128,14 @@ def command_check(args: argparse.Namespace) -> int:
     try:
         jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
         cache = None
-        if not args.no_cache:
+        if not args.no_cache and not args.confirm:  # what --confirm runs is not cached
             folder = settings.cache_dir or settings.root / CACHE_FOLDER
             cache = Cache(folder, settings_salt(settings, [rule.code for rule in rules]))
-        result = run(files, rules, settings, on_file=progress.advance, jobs=jobs, cache=cache)
+        result = run(files, rules, settings, on_file=progress.advance, jobs=jobs, cache=cache, probes=args.confirm)
     finally:
         progress.close()
-    report(result, rules, args)
+    hidden = confirm_findings(result, rules, settings, args, jobs) if args.confirm else 0
+    report(result, rules, args, hidden)
     if result.failures:
         return EXIT_ERROR
     if result.diagnostics and not args.exit_zero:
@@ -131,7 +143,34 @@ def command_check(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace) -> None:
+def confirm_findings(
+    result: RunResult, rules: list[type[Rule]], settings: Settings, args: argparse.Namespace, jobs: int
+) -> int:
+    """Run the models the findings concern; refuted findings are dropped unless asked for.
+    Returns how many were dropped."""
+    options = ConfirmOptions(
+        timeout=args.confirm_timeout or settings.confirm_timeout or ConfirmOptions.timeout,
+        memory_mb=settings.confirm_memory_mb or ConfirmOptions.memory_mb,
+        factories=settings.confirm_factories,
+        roots=(settings.root,),
+        jobs=jobs,
+    )
+    probed = confirm(result.diagnostics, [rule.code for rule in rules if rule.dynamic_check], options)
+    if args.verbose:
+        for probe, outcome in probed.items():
+            timing = f"{outcome.seconds:.2f} s" if outcome.seconds is not None else "-"
+            if outcome.torch_import_seconds is not None:
+                timing += f" (besides {outcome.torch_import_seconds:.2f} s importing torch)"
+            sys.stderr.write(f"confirm: {probe.qualname} [{probe.check}]: {outcome.confirmation.status}, {timing}\n")
+    if args.show_refuted:
+        return 0
+    kept = [d for d in result.diagnostics if d.confirmation is None or d.confirmation.status != "refuted"]
+    hidden = len(result.diagnostics) - len(kept)
+    result.diagnostics = kept
+    return hidden
+
+
+def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace, hidden: int = 0) -> None:
     stream = sys.stdout
     style = output.Style.for_stream(stream)
     if args.statistics:
@@ -143,7 +182,7 @@ def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace)
     elif args.output_format == "github":
         output.write_github(result.diagnostics, stream)
     else:
-        output.write_text(result.diagnostics, result.failures, stream, style, quiet=args.quiet)
+        output.write_text(result.diagnostics, result.failures, stream, style, quiet=args.quiet, refuted_hidden=hidden)
     if args.output_format != "text":
         for failure in result.failures:
             sys.stderr.write(f"error: rule {failure.code} failed on {failure.path}: {failure.message}\n")

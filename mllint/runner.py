@@ -22,6 +22,7 @@ import libcst as cst
 
 from mllint.cache import Cache
 from mllint.config import Settings
+from mllint.confirm.probe import describe
 from mllint.context import ModuleContext
 from mllint.diagnostics import (
     INVALID_FILE_CODE,
@@ -223,7 +224,8 @@ def _ignored_codes(path: Path, settings: Settings) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding) -> Diagnostic:
+def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding, probe: bool = False) -> Diagnostic:
+    """``probe``: describe the model a confirmable finding concerns, for ``--confirm`` to run."""
     span = ctx.range(finding.node)
     related = []
     for note in finding.related:
@@ -248,11 +250,16 @@ def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding) -> Dia
         url=rule.url(),
         noqa_row=span.start.line,
         related=related,
+        probe=(
+            describe(ctx.project, rule.dynamic_check, finding.subject)
+            if probe and rule.dynamic_check and finding.subject and ctx.project
+            else None
+        ),
     )
 
 
 def check_module(
-    ctx: ModuleContext, rules: Iterable[type[Rule]], settings: Settings
+    ctx: ModuleContext, rules: Iterable[type[Rule]], settings: Settings, probes: bool = False
 ) -> tuple[list[Diagnostic], list[RuleFailure]]:
     """Run the rules on one indexed module; a rule that raises is recorded, never fatal."""
     ignored = _ignored_codes(ctx.path, settings)
@@ -262,7 +269,7 @@ def check_module(
         if any(rule.code.startswith(prefix) for prefix in ignored) or not rule.relevant(ctx.source):
             continue
         try:
-            found = [to_diagnostic(rule, ctx, finding) for finding in rule().check(ctx)]
+            found = [to_diagnostic(rule, ctx, finding, probes) for finding in rule().check(ctx)]
         except RecursionError:
             failures.append(RuleFailure(rule.code, ctx.path, "too deeply nested to analyze"))
             continue
@@ -285,6 +292,7 @@ class _Job:
     rules: list[type[Rule]]
     settings: Settings
     notebooks: dict[Path, Notebook]
+    probes: bool = False
 
 
 _job: _Job | None = None
@@ -314,7 +322,7 @@ def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnosti
     except Exception as error:  # noqa: BLE001 - a file that breaks the engine must not stop the run
         return path, [], [RuleFailure("engine", path, f"{type(error).__name__}: {error}")]
     assert ctx is not None
-    diagnostics, failures = check_module(ctx, _job.rules, _job.settings)
+    diagnostics, failures = check_module(ctx, _job.rules, _job.settings, _job.probes)
     _job.project.trim(MAX_PARSED_MODULES)
     return path, in_cells(diagnostics, notebook), failures
 
@@ -364,16 +372,18 @@ def run(
     on_file: Callable[[Path], None] | None = None,
     jobs: int = 1,
     cache: Cache | None = None,
+    probes: bool = False,
 ) -> RunResult:
     """Lint files: every file is registered in the project index first, so that rules see facts
     across files; a module is parsed when it is checked or when another module's check needs it.
-    With ``jobs`` > 1 the checks run in forked worker processes that share the registered sources."""
+    With ``jobs`` > 1 the checks run in forked worker processes that share the registered sources.
+    ``probes``: findings a run can confirm carry the :class:`ModelProbe` that decides them."""
     # syntax trees are acyclic and freed by reference counting; the cyclic collector would
     # traverse every node of every tree held, again and again (a third of the run time)
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run(paths, rules, settings, on_file, jobs, cache)
+        return _run(paths, rules, settings, on_file, jobs, cache, probes)
     finally:
         if collecting:
             gc.enable()
@@ -386,6 +396,7 @@ def _run(
     on_file: Callable[[Path], None] | None,
     jobs: int,
     cache: Cache | None,
+    probes: bool,
 ) -> RunResult:
     global _job
     result = RunResult()
@@ -418,7 +429,7 @@ def _run(
             if on_file is not None:
                 on_file(path)
         registered = pending
-    _job = _Job(project, rules, settings, notebooks)
+    _job = _Job(project, rules, settings, notebooks, probes)
     try:
         for path, diagnostics, failures in _map(registered, jobs):
             result.diagnostics.extend(diagnostics)
