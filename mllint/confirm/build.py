@@ -61,7 +61,7 @@ def build(cls: type, qualname: str, constructions: tuple[str, ...], factory: str
         except (Exception, SystemExit) as error:  # noqa: BLE001 - user code: any failure is a reason
             errors.append(f"`{name}({shown})` raised {_describe(error)}")
     required = _required_parameters(cls.__init__)
-    if not required:
+    if not required and repr(((), {})) not in constructions:
         try:
             return Built(_module(cls(), name), f"{name}()")
         except (Exception, SystemExit) as error:  # noqa: BLE001 - user code

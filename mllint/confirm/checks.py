@@ -81,7 +81,8 @@ def _fx_output_normalizations(model: nn.Module) -> list[tuple[str, str | None]]:
 def _fx_kind(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str | None:
     if node.op == "call_module":
         module = modules.get(str(node.target))
-        return next((kind for cls, kind in NORMALIZING_MODULES.items() if isinstance(module, cls)), str(node.target))
+        kind = next((kind for cls, kind in NORMALIZING_MODULES.items() if isinstance(module, cls)), None)
+        return kind or f"{node.target} ({type(module).__name__})"
     if node.op == "call_method":
         return str(node.target)
     if node.op == "call_function":
@@ -156,11 +157,7 @@ def mode_dependence(built: Built, without_grad: bool) -> Outcome:
         in_train = _tensors(model(*inputs))
         model.eval()
         in_eval = _tensors(model(*inputs))
-    layers = [
-        f"{name} ({type(module).__name__})"
-        for name, module in model.named_modules()
-        if isinstance(module, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase))
-    ]
+    layers = [f"{name} ({type(module).__name__})" for name, module in model.named_modules() if _mode_dependent(module)]
     named = _names(layers)
     difference = max(
         ((a.double() - b.double()).abs().max().item() for a, b in zip(in_train, in_eval, strict=False) if a.numel()),
@@ -175,9 +172,18 @@ def mode_dependence(built: Built, without_grad: bool) -> Outcome:
         )
     if not layers:
         return Outcome(
-            "refuted", method, f"{built.how}: harmless: this model has no dropout or batch-norm (outputs identical)"
+            "refuted",
+            method,
+            f"{built.how}: harmless: this model has no active dropout or batch-norm (outputs identical)",
         )
     return Outcome("unconfirmed", method, f"{built.how}: outputs identical on this input despite {named}")
+
+
+def _mode_dependent(module: nn.Module) -> bool:
+    """Batch-norm-like layers, and dropout that drops something (``Dropout(0.0)`` is inert)."""
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return module.p > 0
+    return isinstance(module, nn.modules.batchnorm._NormBase)
 
 
 def gradient_reach(built: Built, without_grad: bool) -> Outcome:
@@ -187,7 +193,7 @@ def gradient_reach(built: Built, without_grad: bool) -> Outcome:
     trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
     if not trainable:
         return Outcome("unconfirmed", "backward", f"{built.how}: the model has no trainable parameters")
-    how = "forward and loss under no_grad, as the training code runs them" if without_grad else "forward and loss"
+    how = f"{built.how}, forward and loss under no_grad as the training code runs them" if without_grad else built.how
     model.train()
     model.zero_grad(set_to_none=True)
     with torch.no_grad() if without_grad else contextlib.nullcontext():
@@ -199,17 +205,14 @@ def gradient_reach(built: Built, without_grad: bool) -> Outcome:
         loss = loss.detach().requires_grad_(True)  # what the training code does to make backward() run
     loss.backward()
     missing = [name for name, value in model.named_parameters() if value.requires_grad and value.grad is None]
-    method = f"backward ({how})"
+    method = "backward"
     if missing:
         return Outcome(
             "confirmed",
             method,
-            f"{built.how}: no gradient reaches {len(missing)} of {len(trainable)} trainable parameters: "
-            + _names(missing),
+            f"{how}: no gradient reaches {len(missing)} of {len(trainable)} trainable parameters: " + _names(missing),
         )
-    return Outcome(
-        "refuted", method, f"{built.how}: gradients reach all {len(trainable)} trainable parameters of the model"
-    )
+    return Outcome("refuted", method, f"{how}: gradients reach all {len(trainable)} trainable parameters of the model")
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:

@@ -19,6 +19,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import re
+import symtable
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -70,8 +71,33 @@ def _only_imports(statement: ast.Try) -> bool:
     )
 
 
-def _referenced(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+def _references(statement: ast.stmt, scopes: dict[tuple[str, int], symtable.SymbolTable]) -> set[str]:
+    """Module-level names a statement uses: for a ``def`` or ``class``, what its decorators, bases
+    and defaults use and the globals of its body (a method's own ``tokens`` parameter is not the
+    module's ``tokens``)."""
+    if not isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)}
+    if isinstance(statement, ast.ClassDef):
+        outside: list[ast.AST] = [*statement.decorator_list, *statement.bases, *statement.keywords]
+    else:
+        outside = [*statement.decorator_list, *statement.args.defaults, *statement.args.kw_defaults]
+        outside += [a.annotation for a in ast.walk(statement.args) if isinstance(a, ast.arg) and a.annotation]
+        outside += [statement.returns] if statement.returns else []
+    names = {n.id for part in outside if part is not None for n in ast.walk(part) if isinstance(n, ast.Name)}
+    table = scopes.get((statement.name, statement.lineno))
+    return names | (
+        _globals(table) if table is not None else {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)}
+    )
+
+
+def _globals(table: symtable.SymbolTable) -> set[str]:
+    names = {symbol.get_name() for symbol in table.get_symbols() if symbol.is_global() and symbol.is_referenced()}
+    if table.get_type() == "class":
+        # a class body reads the module's names it does not assign itself
+        names |= {s.get_name() for s in table.get_symbols() if s.is_referenced() and not s.is_assigned()}
+    for child in table.get_children():
+        names |= _globals(child)
+    return names
 
 
 def _imported_names(statements: Sequence[ast.stmt]) -> dict[str, str]:
@@ -118,11 +144,12 @@ def _dotted(node: ast.expr) -> str | None:
     return None
 
 
-def definitions(tree: ast.Module, wanted: Iterable[str] | None) -> list[ast.stmt]:
+def definitions(tree: ast.Module, wanted: Iterable[str] | None, scopes: symtable.SymbolTable) -> list[ast.stmt]:
     """The module-level statements to run, in their order: ``__future__`` and star imports, and
     the statements binding the ``wanted`` names (None: every function and class) and, transitively,
     the names those statements use. Assignments are kept only when inert."""
     statements = tree.body
+    tables = {(table.get_name(), table.get_lineno()): table for table in scopes.get_children()}
     imported = _imported_names(statements)
     binders: dict[str, list[int]] = {}
     for position, statement in enumerate(statements):
@@ -143,7 +170,7 @@ def definitions(tree: ast.Module, wanted: Iterable[str] | None) -> list[ast.stmt
         for position in binders.get(name, ()):
             if position not in kept:
                 kept.add(position)
-                pending.extend(_referenced(statements[position]))
+                pending.extend(_references(statements[position], tables))
     for position, statement in enumerate(statements):
         if isinstance(statement, ast.ImportFrom) and (
             statement.module == "__future__" or any(alias.name == "*" for alias in statement.names)
@@ -173,8 +200,9 @@ class DefinitionsLoader(importlib.abc.Loader):
         return None
 
     def exec_module(self, module: ModuleType) -> None:
-        tree = ast.parse(Path(self.path).read_bytes(), self.path)
-        kept = definitions(tree, self.wanted)
+        source = Path(self.path).read_text(encoding="utf-8")
+        tree = ast.parse(source, self.path)
+        kept = definitions(tree, self.wanted, symtable.symtable(source, self.path, "exec"))
         flags = _future_flags(kept)
         namespace = module.__dict__
         namespace.setdefault("__builtins__", builtins)
