@@ -138,7 +138,8 @@ def command_check(args: argparse.Namespace) -> int:
     report(result, rules, args, hidden)
     if result.failures:
         return EXIT_ERROR
-    if result.diagnostics and not args.exit_zero:
+    refuted = [d for d in result.diagnostics if d.confirmation is not None and d.confirmation.status == "refuted"]
+    if len(result.diagnostics) > len(refuted) and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
 

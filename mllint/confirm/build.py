@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from mllint.confirm import describe_error
+
 BATCH = 2
 SEQUENCE = 16
 #: spatial sizes tried for convolutions, by dimensionality (common image/sequence sizes first)
@@ -59,13 +61,13 @@ def build(cls: type, qualname: str, constructions: tuple[str, ...], factory: str
         try:
             return Built(_module(cls(*args, **kwargs), name), f"{name}({shown}), as the project builds it")
         except (Exception, SystemExit) as error:  # noqa: BLE001 - user code: any failure is a reason
-            errors.append(f"`{name}({shown})` raised {_describe(error)}")
+            errors.append(f"`{name}({shown})` raised {describe_error(error)}")
     required = _required_parameters(cls.__init__)
     if not required and repr(((), {})) not in constructions:
         try:
             return Built(_module(cls(), name), f"{name}()")
         except (Exception, SystemExit) as error:  # noqa: BLE001 - user code
-            errors.append(f"`{name}()` raised {_describe(error)}")
+            errors.append(f"`{name}()` raised {describe_error(error)}")
     if errors:
         raise BuildError("; ".join(errors))
     needed = ", ".join(required)
@@ -101,12 +103,6 @@ def _required_parameters(function: Callable[..., Any]) -> list[str]:
         for p in parameters
         if p.default is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, SystemExit):
-        return f"SystemExit({error.code!r})"
-    return f"{type(error).__name__}: {error}"
 
 
 def find_inputs(model: nn.Module) -> tuple[Any, ...]:

@@ -14,6 +14,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from mllint.confirm import describe_error
+
 
 def main() -> None:
     answer_stream = os.fdopen(os.dup(1), "w")
@@ -71,9 +73,7 @@ def _unconfirmed(reason: str) -> dict[str, Any]:
 
 
 def _reason(error: BaseException, skipped_imports: list[str]) -> str:
-    if isinstance(error, SystemExit):
-        return f"the code called sys.exit({error.code!r})"
-    text = f"{type(error).__name__}: {error}".splitlines()[0]
+    text = describe_error(error)
     if isinstance(error, NameError):
         text += " (module-level code other than definitions is not run)"
     if isinstance(error, (NameError, AttributeError)) and skipped_imports:

@@ -132,6 +132,7 @@ def _environment(workdir: str) -> dict[str, str]:
         PYTHONPATH=package_parent,
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONHASHSEED="0",
+        PYTHONWARNINGS="ignore",
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         OMP_NUM_THREADS="1",
