@@ -14,6 +14,7 @@ from typing import TextIO
 from mllint import __version__, autofix, output
 from mllint.cache import CACHE_FOLDER, Cache, settings_salt
 from mllint.config import ConfigError, Settings, discover, override
+from mllint.confirm.runner import ConfirmOptions, confirm, torch_available
 from mllint.discovery import discover_files
 from mllint.registry import all_rules, rule_by_code, selected_rules
 from mllint.rule import Rule
@@ -52,6 +53,13 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
     gitignore = parser.add_mutually_exclusive_group()
     gitignore.add_argument("--respect-gitignore", dest="respect_gitignore", action="store_true", default=None)
     gitignore.add_argument("--no-respect-gitignore", dest="respect_gitignore", action="store_false")
+    parser.add_argument(
+        "--confirm",
+        action="store_true",
+        help="run the models that findings concern (executes the project's code) to confirm or refute them",
+    )
+    parser.add_argument("--show-refuted", action="store_true", help="with --confirm: also show refuted findings")
+    parser.add_argument("--confirm-timeout", type=float, help="with --confirm: seconds per model (default: 30)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks of internal errors")
 
@@ -115,26 +123,42 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
 
 def command_check(args: argparse.Namespace) -> int:
+    if args.confirm and (args.fix or args.fix_only or args.diff):
+        sys.stderr.write("error: --confirm reports findings; it cannot be combined with --fix, --fix-only or --diff\n")
+        return EXIT_ERROR
+    if args.confirm and not torch_available():
+        sys.stderr.write("error: --confirm needs torch: install it with `pip install torch==2.13.0`\n")
+        return EXIT_ERROR
     settings = load_settings(args)
     rules = selected_rules(settings)
     files = list(discover_files(args.paths or [Path(".")], settings))
     jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
     cache = None
-    if not args.no_cache:
+    if not args.no_cache and not args.confirm:  # what --confirm runs is not cached
         folder = settings.cache_dir or settings.root / CACHE_FOLDER
         cache = Cache(folder, settings_salt(settings, [rule.code for rule in rules]))
 
     def lint(overrides: dict[Path, bytes]) -> RunResult:
         progress = Progress(len(files), sys.stderr, enabled=not args.quiet)
         try:
-            return run(files, rules, settings, on_file=progress.advance, jobs=jobs, cache=cache, overrides=overrides)
+            return run(
+                files,
+                rules,
+                settings,
+                on_file=progress.advance,
+                jobs=jobs,
+                cache=cache,
+                overrides=overrides,
+                probes=args.confirm,
+            )
         finally:
             progress.close()
 
     if args.fix or args.fix_only or args.diff:
         return _check_and_fix(lint, rules, args)
     result = lint({})
-    report(result, rules, args)
+    hidden = confirm_findings(result, rules, settings, args, jobs) if args.confirm else 0
+    report(result, rules, args, hidden=hidden)
     return _exit_code(result, args)
 
 
@@ -161,12 +185,42 @@ def _check_and_fix(
 def _exit_code(result: RunResult, args: argparse.Namespace) -> int:
     if result.failures:
         return EXIT_ERROR
-    if result.diagnostics and not args.exit_zero:
+    refuted = [d for d in result.diagnostics if d.confirmation is not None and d.confirmation.status == "refuted"]
+    if len(result.diagnostics) > len(refuted) and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_CLEAN
 
 
-def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace, fixed: int = 0) -> None:
+def confirm_findings(
+    result: RunResult, rules: list[type[Rule]], settings: Settings, args: argparse.Namespace, jobs: int
+) -> int:
+    """Run the models the findings concern; refuted findings are dropped unless asked for.
+    Returns how many were dropped."""
+    options = ConfirmOptions(
+        timeout=args.confirm_timeout or settings.confirm_timeout or ConfirmOptions.timeout,
+        memory_mb=settings.confirm_memory_mb or ConfirmOptions.memory_mb,
+        factories=settings.confirm_factories,
+        roots=(settings.root,),
+        jobs=jobs,
+    )
+    probed = confirm(result.diagnostics, [rule.code for rule in rules if rule.dynamic_check], options)
+    if args.verbose:
+        for probe, outcome in probed.items():
+            timing = f"{outcome.seconds:.2f} s" if outcome.seconds is not None else "-"
+            if outcome.torch_import_seconds is not None:
+                timing += f" (besides {outcome.torch_import_seconds:.2f} s importing torch)"
+            sys.stderr.write(f"confirm: {probe.qualname} [{probe.check}]: {outcome.confirmation.status}, {timing}\n")
+    if args.show_refuted:
+        return 0
+    kept = [d for d in result.diagnostics if d.confirmation is None or d.confirmation.status != "refuted"]
+    hidden = len(result.diagnostics) - len(kept)
+    result.diagnostics = kept
+    return hidden
+
+
+def report(
+    result: RunResult, rules: list[type[Rule]], args: argparse.Namespace, fixed: int = 0, hidden: int = 0
+) -> None:
     stream = sys.stdout
     style = output.Style.for_stream(stream)
     if args.statistics:
@@ -179,7 +233,14 @@ def report(result: RunResult, rules: list[type[Rule]], args: argparse.Namespace,
         output.write_github(result.diagnostics, stream)
     else:
         output.write_text(
-            result.diagnostics, result.failures, stream, style, quiet=args.quiet, fixed=fixed, unsafe=args.unsafe_fixes
+            result.diagnostics,
+            result.failures,
+            stream,
+            style,
+            quiet=args.quiet,
+            fixed=fixed,
+            unsafe=args.unsafe_fixes,
+            refuted_hidden=hidden,
         )
     if args.output_format != "text":
         for failure in result.failures:

@@ -34,11 +34,16 @@ class Settings:
     root: Path = field(default_factory=Path.cwd)
     #: the file the settings came from, for messages
     source: Path | None = None
+    #: ``[tool.mllint.confirm]``: how ``--confirm`` runs models (it is never turned on from here)
+    confirm_factories: dict[str, str] = field(default_factory=dict)
+    confirm_timeout: float | None = None
+    confirm_memory_mb: int | None = None
 
 
 _LIST_KEYS = {"select", "extend-select", "ignore", "exclude", "extend-exclude"}
 _BOOL_KEYS = {"respect-gitignore", "force-exclude"}
-_KNOWN_KEYS = _LIST_KEYS | _BOOL_KEYS | {"per-file-ignores", "cache-dir"}
+_KNOWN_KEYS = _LIST_KEYS | _BOOL_KEYS | {"per-file-ignores", "cache-dir", "confirm"}
+_CONFIRM_KEYS = {"factories", "timeout", "memory-mb"}
 
 
 def _string_list(value: Any, key: str, source: Path) -> tuple[str, ...]:
@@ -71,7 +76,35 @@ def parse_table(table: dict[str, Any], source: Path) -> Settings:
         values["per_file_ignores"] = {
             pattern: _string_list(codes, f"per-file-ignores.{pattern}", source) for pattern, codes in ignores.items()
         }
+    if "confirm" in table:
+        values.update(_confirm_table(table["confirm"], source))
     return Settings(**values)
+
+
+def _confirm_table(table: Any, source: Path) -> dict[str, Any]:
+    """``factories`` (model qualname = "module:function"), ``timeout`` (seconds), ``memory-mb``.
+    There is deliberately no key that turns ``--confirm`` on: linting a cloned repository must
+    never run its code."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: `tool.mllint.confirm` must be a table")
+    unknown = sorted(set(table) - _CONFIRM_KEYS)
+    if unknown:
+        known = ", ".join(sorted(_CONFIRM_KEYS))
+        raise ConfigError(f"{source}: unknown key `tool.mllint.confirm.{unknown[0]}` (known keys: {known})")
+    values: dict[str, Any] = {}
+    factories = table.get("factories", {})
+    if not isinstance(factories, dict) or not all(
+        isinstance(value, str) and ":" in value for value in factories.values()
+    ):
+        raise ConfigError(f'{source}: `tool.mllint.confirm.factories` must map model names to "module:function"')
+    values["confirm_factories"] = dict(factories)
+    for key, kind in (("timeout", (int, float)), ("memory-mb", (int,))):
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+                raise ConfigError(f"{source}: `tool.mllint.confirm.{key}` must be a positive number, got {value!r}")
+            values[f"confirm_{key.replace('-', '_')}"] = value
+    return values
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from mllint.confirm.probe import ModelProbe
 from mllint.rule import Severity
 
 #: engine diagnostics for files that could not be checked (not a rule: cannot be selected away)
@@ -47,6 +49,17 @@ class SuggestedFix:
     edits: tuple[TextEdit, ...]
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """What running the code said about a finding (``--confirm``)."""
+
+    status: Literal["confirmed", "refuted", "unconfirmed"]
+    #: how it was decided: ``torch.fx``, ``forward hooks``, ``train/eval forward``, ``backward`` ...
+    method: str
+    #: what was seen, or why nothing could be
+    evidence: str
+
+
 @dataclass
 class Diagnostic:
     code: str
@@ -61,6 +74,9 @@ class Diagnostic:
     related: list[RelatedLocation] = field(default_factory=list)
     fix: SuggestedFix | None = None
     cell: int | None = None
+    #: what ``--confirm`` runs to decide the finding, and what it found
+    probe: ModelProbe | None = None
+    confirmation: Confirmation | None = None
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:

@@ -6,6 +6,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -68,13 +69,16 @@ def write_text(
     quiet: bool = False,
     fixed: int = 0,
     unsafe: bool = False,
+    refuted_hidden: int = 0,
 ) -> None:
     for d in diagnostics:
         fixable = " [*]" if is_applicable(d.fix, unsafe) else ""
         head = f"{style(_where(d), 'bold')}: {style(d.code, 'red', 'bold')}{fixable} {d.message}"
-        stream.write(head + "\n")
+        stream.write(head + _confirmation_tag(d, style) + "\n")
         for note in d.related:
             stream.write(f"  {style('note:', 'cyan')} {_where(note)}: {note.message}\n")
+        if d.confirmation is not None and d.confirmation.status != "unconfirmed":
+            stream.write(f"  {style('evidence:', 'cyan')} {d.confirmation.evidence} ({d.confirmation.method})\n")
     if quiet:
         return
     for failure in failures:
@@ -82,6 +86,8 @@ def write_text(
             f"{style('error:', 'red', 'bold')} rule {failure.code} failed on "
             f"{display_path(failure.path)}: {failure.message}\n"
         )
+    if refuted_hidden:
+        stream.write(f"{refuted_hidden} refuted finding{'s' if refuted_hidden != 1 else ''} hidden (--show-refuted).\n")
     _write_summary(diagnostics, stream, style, fixed, unsafe)
 
 
@@ -101,6 +107,15 @@ def _write_summary(diagnostics: Sequence[Diagnostic], stream: TextIO, style: Sty
         stream.write(
             f"{hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.\n"
         )
+
+
+def _confirmation_tag(d: Diagnostic, style: Style) -> str:
+    """`` [confirmed]``, `` [refuted]``, `` [unconfirmed: reason]`` after a finding of ``--confirm``."""
+    if d.confirmation is None:
+        return ""
+    if d.confirmation.status == "unconfirmed":
+        return " " + style(f"[unconfirmed: {d.confirmation.evidence}]", "dim")
+    return " " + style(f"[{d.confirmation.status}]", "green" if d.confirmation.status == "confirmed" else "yellow")
 
 
 def write_statistics(diagnostics: Sequence[Diagnostic], stream: TextIO, style: Style) -> None:
@@ -155,7 +170,13 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
             }
             for note in d.related
         ],
+        **_confirmation_json(d),
     }
+
+
+def _confirmation_json(d: Diagnostic) -> dict[str, Any]:
+    """``confirmation: {status, method, evidence}`` when the run confirmed findings (else nothing)."""
+    return {"confirmation": asdict(d.confirmation)} if d.confirmation is not None else {}
 
 
 def write_json(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
@@ -203,8 +224,9 @@ def sarif_document(diagnostics: Sequence[Diagnostic], rules: Sequence[type[Rule]
         }
         if d.code in index:
             result["ruleIndex"] = index[d.code]
-        if d.cell is not None:
-            result["properties"] = {"cell": d.cell}
+        properties = ({"cell": d.cell} if d.cell is not None else {}) | _confirmation_json(d)
+        if properties:
+            result["properties"] = properties
         if d.related:
             result["relatedLocations"] = [
                 {
@@ -260,5 +282,5 @@ def write_github(diagnostics: Sequence[Diagnostic], stream: TextIO) -> None:
                 f"title={d.code}",
             ]
         )
-        message = _escape_github(f"{_where(d)}: {d.code} {d.message}")
+        message = _escape_github(f"{_where(d)}: {d.code} {d.message}{_confirmation_tag(d, Style(False))}")
         stream.write(f"::{levels[d.severity]} {properties}::{message}\n")

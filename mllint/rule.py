@@ -79,6 +79,16 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class ModelSubject:
+    """The project model class a finding concerns: what a dynamic check builds and runs."""
+
+    #: qualified name in the project index (``pkg.models.Net``)
+    qualname: str
+    #: the code under suspicion runs the model (and computes its loss) with gradients off
+    without_grad: bool = False
+
+
+@dataclass(frozen=True)
 class Finding:
     """What a rule reports: the node to underline and why (and how to fix it, when it can be told)."""
 
@@ -86,6 +96,8 @@ class Finding:
     message: str
     related: tuple[Related, ...] = field(default=())
     fix: Fix | None = None
+    #: for rules with a ``dynamic_check``: the model a run can check (None: none it can build)
+    subject: ModelSubject | None = None
 
 
 class Rule:
@@ -100,6 +112,9 @@ class Rule:
     #: text one of which a module must contain for the rule to possibly report on it (a cheap
     #: relevance pass: modules that can matter to no selected rule are not analyzed); empty: any
     triggers: ClassVar[tuple[str, ...]] = ()
+    #: the dynamic check that can confirm or refute this rule's findings by running the model
+    #: their ``subject`` names (``output-normalization``, ``mode-dependence``, ``gradient-reach``)
+    dynamic_check: ClassVar[str | None] = None
 
     @classmethod
     def relevant(cls, source: str) -> bool:

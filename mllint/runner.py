@@ -22,6 +22,7 @@ import libcst as cst
 
 from mllint.cache import Cache
 from mllint.config import Settings
+from mllint.confirm.probe import describe
 from mllint.context import ModuleContext
 from mllint.diagnostics import (
     INVALID_FILE_CODE,
@@ -228,7 +229,8 @@ def _ignored_codes(path: Path, settings: Settings) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding) -> Diagnostic:
+def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding, probe: bool = False) -> Diagnostic:
+    """``probe``: describe the model a confirmable finding concerns, for ``--confirm`` to run."""
     span = ctx.range(finding.node)
     related = []
     for note in finding.related:
@@ -254,11 +256,16 @@ def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding) -> Dia
         noqa_row=span.start.line,
         related=related,
         fix=resolve_fix(ctx, finding.fix) if finding.fix is not None else None,
+        probe=(
+            describe(ctx.project, rule.dynamic_check, finding.subject)
+            if probe and rule.dynamic_check and finding.subject and ctx.project
+            else None
+        ),
     )
 
 
 def check_module(
-    ctx: ModuleContext, rules: Iterable[type[Rule]], settings: Settings
+    ctx: ModuleContext, rules: Iterable[type[Rule]], settings: Settings, probes: bool = False
 ) -> tuple[list[Diagnostic], list[RuleFailure]]:
     """Run the rules on one indexed module; a rule that raises is recorded, never fatal."""
     ignored = _ignored_codes(ctx.path, settings)
@@ -268,7 +275,7 @@ def check_module(
         if any(rule.code.startswith(prefix) for prefix in ignored) or not rule.relevant(ctx.source):
             continue
         try:
-            found = [to_diagnostic(rule, ctx, finding) for finding in rule().check(ctx)]
+            found = [to_diagnostic(rule, ctx, finding, probes) for finding in rule().check(ctx)]
         except RecursionError:
             failures.append(RuleFailure(rule.code, ctx.path, "too deeply nested to analyze"))
             continue
@@ -291,6 +298,7 @@ class _Job:
     rules: list[type[Rule]]
     settings: Settings
     notebooks: dict[Path, Notebook]
+    probes: bool = False
 
 
 _job: _Job | None = None
@@ -307,12 +315,17 @@ def _check_registered(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], l
 def _check_registered_here(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], list[RuleFailure]]:
     assert _job is not None
     path, module_name = item
-    diagnostics, failures = check_registered(_job.project, path, module_name, _job.rules, _job.settings)
+    diagnostics, failures = check_registered(_job.project, path, module_name, _job.rules, _job.settings, _job.probes)
     return path, in_cells(diagnostics, _job.notebooks.get(path)), failures
 
 
 def check_registered(
-    project: ProjectIndex, path: Path, module_name: str, rules: list[type[Rule]], settings: Settings
+    project: ProjectIndex,
+    path: Path,
+    module_name: str,
+    rules: list[type[Rule]],
+    settings: Settings,
+    probes: bool = False,
 ) -> tuple[list[Diagnostic], list[RuleFailure]]:
     """Check one registered module against the others of its project index."""
     source = project.source(module_name)
@@ -327,7 +340,7 @@ def check_registered(
     except Exception as error:  # noqa: BLE001 - a file that breaks the engine must not stop the run
         return [], [RuleFailure("engine", path, f"{type(error).__name__}: {error}")]
     assert ctx is not None
-    diagnostics, failures = check_module(ctx, rules, settings)
+    diagnostics, failures = check_module(ctx, rules, settings, probes)
     project.trim(MAX_PARSED_MODULES)
     return diagnostics, failures
 
@@ -396,17 +409,19 @@ def run(
     jobs: int = 1,
     cache: Cache | None = None,
     overrides: Mapping[Path, bytes] | None = None,
+    probes: bool = False,
 ) -> RunResult:
     """Lint files: every file is registered in the project index first, so that rules see facts
     across files; a module is parsed when it is checked or when another module's check needs it.
     With ``jobs`` > 1 the checks run in forked worker processes that share the registered sources.
-    ``overrides`` gives the content of files whose text is not (yet) on disk."""
+    ``overrides`` gives the content of files whose text is not (yet) on disk; with ``probes``,
+    findings a run can confirm carry the :class:`ModelProbe` that decides them."""
     # syntax trees are acyclic and freed by reference counting; the cyclic collector would
     # traverse every node of every tree held, again and again (a third of the run time)
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run(paths, rules, settings, on_file, jobs, cache, overrides or {})
+        return _run(paths, rules, settings, on_file, jobs, cache, overrides or {}, probes)
     finally:
         if collecting:
             gc.enable()
@@ -420,6 +435,7 @@ def _run(
     jobs: int,
     cache: Cache | None,
     overrides: Mapping[Path, bytes],
+    probes: bool,
 ) -> RunResult:
     global _job
     result = RunResult()
@@ -452,7 +468,7 @@ def _run(
             if on_file is not None:
                 on_file(path)
         registered = pending
-    _job = _Job(project, rules, settings, notebooks)
+    _job = _Job(project, rules, settings, notebooks, probes)
     try:
         for path, diagnostics, failures in _map(registered, jobs):
             result.diagnostics.extend(diagnostics)

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Fix, Related, Rule, replace
+from mllint.rule import Finding, Fix, ModelSubject, Related, Rule, replace
 from mllint.semantic import knowledge
 from mllint.semantic.activations import Normalization, activation_input, model_output, normalization
 from mllint.semantic.losses import computed_losses, loss_input
+from mllint.semantic.subjects import called_model, model_output_call
 from mllint.semantic.values import argument
 
 #: (loss family, normalization of its input) -> what goes wrong
@@ -62,6 +63,7 @@ class DoubleSoftmax(Rule):
     name = "double-softmax"
     summary = "Softmax/sigmoid output fed to a loss that applies its own normalization"
     triggers = ("loss", "Loss", "criterion", "cross_entropy", "from_logits", "optax")
+    dynamic_check = "output-normalization"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for call in ctx.calls:
@@ -73,7 +75,8 @@ class DoubleSoftmax(Rule):
             if found is None or (family, found.kind) not in PROBLEMS:
                 continue
             note = Related(found.node, f"{found.kind} applied here", None if found.ctx is ctx else found.ctx)
-            yield Finding(call, PROBLEMS[family, found.kind], (note,), _unwrap(ctx, found, prediction))
+            fix = _unwrap(ctx, found, prediction)
+            yield Finding(call, PROBLEMS[family, found.kind], (note,), fix, _subject(ctx, prediction))
         yield from _keras(ctx)
 
 
@@ -108,6 +111,13 @@ def _loss_family(ctx: ModuleContext, call: cst.Call) -> str | None:
         if qualname in knowledge.LOG_PROB_LOSSES:
             return "log-prob"
     return None
+
+
+def _subject(ctx: ModuleContext, prediction: cst.BaseExpression) -> ModelSubject | None:
+    """The model whose output the loss takes as it is: its traced output decides the finding."""
+    model_call = model_output_call(ctx, prediction)
+    model = called_model(ctx, model_call) if model_call is not None else None
+    return ModelSubject(model) if model is not None else None
 
 
 def _keras(ctx: ModuleContext) -> Iterator[Finding]:

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Fix, Related, Rule, insert_after, insert_before, replace
+from mllint.rule import Finding, Fix, ModelSubject, Related, Rule, insert_after, insert_before, replace
 from mllint.semantic import knowledge
 from mllint.semantic.cfg import ENTRY, ControlFlowGraph, Node
 from mllint.semantic.names import dotted_name
 from mllint.semantic.project import FunctionInfo
+from mllint.semantic.subjects import called_model
 from mllint.semantic.training import (
     Event,
     Kind,
@@ -64,6 +65,7 @@ class MissingEval(Rule):
     code = "ML004"
     name = "missing-eval"
     summary = "Model evaluated in train mode, or train mode not restored after evaluation"
+    dynamic_check = "mode-dependence"
     triggers = (
         ".eval(",
         ".train(",
@@ -121,8 +123,9 @@ def _mode_not_restored(ctx: ModuleContext, cfg: ControlFlowGraph, events: dict[N
             switch = next(e for e in reversed(found) if e.kind is Kind.EVAL)
             if switch.node in reported:
                 continue
-            if not _switches_a_mode_dependent_model(ctx, switch):
-                continue
+            models = _switched_models(ctx, switch)
+            if models and not any(has_mode_dependent_layers(ctx, q) for q in models):
+                continue  # every model it may concern is known to have no dropout / batch-norm
             assume = cfg.conditions_of(node, ctx.parents) if isinstance(node, cst.CSTNode) else frozenset()
             if any(
                 cfg.has_path(node, s, avoiding=restoring, within=body | {loop}, correlated=True, assume=assume)
@@ -133,15 +136,16 @@ def _mode_not_restored(ctx: ModuleContext, cfg: ControlFlowGraph, events: dict[N
                     switch.node,
                     "the model is switched to eval mode inside the training loop and train mode is not restored "
                     "before the next training step",
+                    subject=ModelSubject(models[0]) if len(set(models)) == 1 else None,
                 )
 
 
-def _switches_a_mode_dependent_model(ctx: ModuleContext, switch: Event) -> bool:
-    """Unless every model the switch may concern is known to have no dropout / batch-norm."""
+def _switched_models(ctx: ModuleContext, switch: Event) -> list[str]:
+    """The project model classes whose mode a switch (or the helper it calls) may change."""
     assert ctx.project is not None
     call = switch.node
     if not isinstance(call, cst.Call):
-        return True
+        return []
     receivers = [(ctx, call.func.value)] if isinstance(call.func, cst.Attribute) and not switch.via_call else []
     callee = ctx.project.resolve_callee(ctx, call) if switch.via_call else None
     if isinstance(callee, FunctionInfo):
@@ -149,8 +153,7 @@ def _switches_a_mode_dependent_model(ctx: ModuleContext, switch: Event) -> bool:
         for inner in callee.ctx.scopes[callee.node].calls:
             if isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "eval":
                 receivers.append((callee.ctx, inner.func.value))
-    models = [q for owner, expr in receivers for q in ctx.project.infer(owner, expr) if ctx.project.is_model_class(q)]
-    return not models or any(has_mode_dependent_layers(ctx, q) for q in models)
+    return [q for owner, expr in receivers for q in ctx.project.infer(owner, expr) if ctx.project.is_model_class(q)]
 
 
 def _trains_before_restoring(events: list[Event]) -> bool:
@@ -185,6 +188,7 @@ def _evaluation_in_train_mode(
                 "the model is put in train mode before it is used for inference: call `model.eval()` instead",
                 (Related(call, "the model runs here"),),
                 _eval_instead(explicit.node),
+                _subject(ctx, call),
             )
             return
         if cfg.has_path(ENTRY, node, avoiding=eval_nodes) and not _callers_set_eval(ctx, owner):
@@ -192,6 +196,7 @@ def _evaluation_in_train_mode(
                 call,
                 "the model is evaluated without `model.eval()`: dropout and batch-norm are in train mode",
                 fix=_eval_around(ctx, owner, call),
+                subject=_subject(ctx, call),
             )
             return
 
@@ -221,6 +226,11 @@ def _eval_around(ctx: ModuleContext, owner: cst.FunctionDef | None, call: cst.Ca
     if not (isinstance(anchor, cst.SimpleStatementLine) and any(isinstance(s, cst.Return) for s in anchor.body)):
         edits.append(insert_after(anchor, f"{model}.train()"))
     return Fix("Switch to eval mode for the evaluation and back to train mode after it", tuple(edits), safe=False)
+
+
+def _subject(ctx: ModuleContext, model_call: cst.Call) -> ModelSubject | None:
+    model = called_model(ctx, model_call)
+    return ModelSubject(model) if model is not None else None
 
 
 def _computes_training_loss(ctx: ModuleContext, call: cst.Call) -> bool:

@@ -7,13 +7,16 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, ModelSubject, Related, Rule
 from mllint.semantic import knowledge
 from mllint.semantic.names import dotted_name
+from mllint.semantic.subjects import called_model
 from mllint.semantic.training import without_grad
 
 TENSOR_FACTORIES = {"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor", "torch.autograd.Variable"}
 MAX_DEPTH = 6
+#: attributes that leave the autograd graph
+CUTS = {"detach", "item", "numpy", "data", "tolist"}
 
 
 class DetachSilence(Rule):
@@ -53,6 +56,7 @@ class DetachSilence(Rule):
     name = "detach-silence"
     summary = "Gradient flow cut: re-wrapped leaf, forced requires_grad, loss under no_grad, detached term"
     triggers = ("backward",)
+    dynamic_check = "gradient-reach"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         reported: set[cst.CSTNode] = set()
@@ -95,6 +99,7 @@ def _forced_requires_grad(ctx: ModuleContext, loss: cst.BaseExpression, backward
                 "`requires_grad` forced on a computed loss: this silences the autograd error, but no "
                 "parameter receives a gradient (the graph was cut before)",
                 (Related(backward, "backward() reaches nothing but this tensor"),),
+                subject=_subject(ctx, loss, computed_without_grad=False),
             )
     return None
 
@@ -120,8 +125,28 @@ def _computedwithout_grad(ctx: ModuleContext, loss: cst.BaseExpression, backward
             backward,
             "backward() on a loss computed under `torch.no_grad()` / `inference_mode`: it has no graph "
             "to the model's parameters",
+            subject=_subject(ctx, loss, computed_without_grad=True),
         )
     return None
+
+
+def _subject(ctx: ModuleContext, loss: cst.BaseExpression, computed_without_grad: bool) -> ModelSubject | None:
+    """The one project model the loss is computed from, when running it as the training code does
+    decides whether gradients reach it: its forward (or the loss) runs without grad, or nothing on
+    the way from the model to the loss leaves the graph."""
+    tree = list(_loss_tree(ctx, loss, set(), 0))
+    model_calls = {call: called_model(ctx, call) for call in tree if isinstance(call, cst.Call)}
+    models = {model for model in model_calls.values() if model is not None}
+    if len(models) != 1:
+        return None
+    without = computed_without_grad or any(without_grad(ctx, call) for call, m in model_calls.items() if m)
+    cut = any(isinstance(n, cst.Attribute) and n.attr.value in CUTS for n in tree) or any(
+        isinstance(n, cst.Call) and (ctx.qualname(n.func) or "") in TENSOR_FACTORIES for n in tree
+    )
+    model = models.pop()
+    if without:
+        return ModelSubject(model, without_grad=True)
+    return None if cut else ModelSubject(model)
 
 
 def _detached_term(ctx: ModuleContext, loss: cst.BaseExpression, backward: cst.Call) -> Finding | None:
