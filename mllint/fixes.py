@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import libcst as cst
+from libcst._nodes.internal import CodegenState  # what Module.code_for_node uses, with indentation
 
 from mllint.context import ModuleContext
 from mllint.diagnostics import Diagnostic, Position, SuggestedFix, TextEdit
@@ -42,7 +43,9 @@ def resolve(ctx: ModuleContext, fix: Fix) -> SuggestedFix | None:
 def _text_edits(ctx: ModuleContext, lines: list[str], edit: Edit) -> list[TextEdit]:
     if edit.kind == "replace":
         start, end = _span(ctx, edit.node)
-        return [TextEdit(edit.content, start, end)]
+        content = edit.content if isinstance(edit.content, str) else _in_place(ctx, edit.node, edit.content)
+        return [TextEdit(content, start, end)]
+    assert isinstance(edit.content, str)
     start, end = _span(ctx, _statement(ctx, edit.node))
     indent = _own_lines(lines, start, end)
     if edit.kind == "before":
@@ -63,6 +66,17 @@ def _text_edits(ctx: ModuleContext, lines: list[str], edit: Edit) -> list[TextEd
     moved = "\n".join(line.rstrip("\r\n").removeprefix(indent) for line in lines[start.row - 1 : end.row])
     row = anchor_start.row if edit.kind == "move_before" else anchor_end.row + 1
     return [removal, TextEdit(_indented(moved, target_indent), Position(row, 1), Position(row, 1))]
+
+
+def _in_place(ctx: ModuleContext, replaced: cst.CSTNode, node: cst.CSTNode) -> str:
+    """``node``'s code where ``replaced`` stands: continuation lines (inside parentheses) carry the
+    indentation of the blocks around it, which ``Module.code_for_node`` cannot know."""
+    state = CodegenState(default_indent=ctx.tree.default_indent, default_newline=ctx.tree.default_newline)
+    blocks = [ancestor for ancestor in ctx.ancestors(replaced) if isinstance(ancestor, cst.IndentedBlock)]
+    for block in reversed(blocks):
+        state.increase_indent(ctx.tree.default_indent if block.indent is None else block.indent)
+    node._codegen(state)
+    return "".join(state.tokens)
 
 
 def _span(ctx: ModuleContext, node: cst.CSTNode) -> tuple[Position, Position]:

@@ -36,7 +36,8 @@ class Related:
 class Edit:
     """One change of a fix, anchored to nodes; the engine turns it into text edits.
 
-    ``replace`` swaps the node's source for ``content``; ``before`` / ``after`` insert ``content``
+    ``replace`` swaps the node's source for ``content`` (a node is written as it would appear in
+    place: its continuation lines get the indentation of the blocks around); ``before`` / ``after`` insert ``content``
     as new lines at the statement's indentation; ``remove`` deletes the statement's lines;
     ``move_before`` / ``move_after`` move the statement's lines next to ``anchor`` (a statement).
     Statement edits accept any node inside the statement; the statement must have its lines to itself.
@@ -44,11 +45,11 @@ class Edit:
 
     kind: Literal["replace", "before", "after", "remove", "move_before", "move_after"]
     node: cst.CSTNode
-    content: str = ""
+    content: str | cst.CSTNode = ""
     anchor: cst.CSTNode | None = None
 
 
-def replace(node: cst.CSTNode, content: str) -> Edit:
+def replace(node: cst.CSTNode, content: str | cst.CSTNode) -> Edit:
     return Edit("replace", node, content)
 
 
@@ -66,6 +67,24 @@ def move_before(statement: cst.CSTNode, anchor: cst.CSTNode) -> Edit:
 
 def move_after(statement: cst.CSTNode, anchor: cst.CSTNode) -> Edit:
     return Edit("move_after", statement, anchor=anchor)
+
+
+def with_keyword(call: cst.Call, keyword: str, value: str) -> cst.Call:
+    """``call`` with ``keyword=value`` appended to its arguments, in the call's own layout: the new
+    argument takes over a trailing comma (and the line break before the parenthesis)."""
+    args = list(call.args)
+    new = cst.Arg(
+        cst.parse_expression(value),
+        keyword=cst.Name(keyword),
+        equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+    )
+    if args:
+        last = args[-1]
+        if isinstance(last.comma, cst.Comma):
+            new = new.with_changes(comma=last.comma)
+        between = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else None
+        args[-1] = last.with_changes(comma=between or cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    return call.with_changes(args=[*args, new])
 
 
 @dataclass(frozen=True)

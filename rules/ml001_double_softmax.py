@@ -88,7 +88,7 @@ def _unwrap(ctx: ModuleContext, found: Normalization, prediction: cst.BaseExpres
     inner = activation_input(ctx, found.node)
     if inner is None:
         return None
-    edit = (replace(found.node, ctx.code(inner)),)
+    edit = (replace(found.node, inner),)
     if found.node is prediction:
         return Fix(f"Pass the logits to the loss: remove the {found.kind}", edit)
     returned = ctx.parent(found.node)

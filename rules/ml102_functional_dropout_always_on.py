@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Rule
+from mllint.rule import Finding, Fix, Rule, replace, with_keyword
 from mllint.semantic import knowledge
 from mllint.semantic.values import may_pass
 
@@ -69,4 +71,16 @@ class FunctionalDropoutAlwaysOn(Rule):
             yield Finding(
                 call,
                 f"`{function}` without `training=self.training` keeps dropping activations after `model.eval()`",
+                fix=_follow_mode(ctx, call),
             )
+
+
+def _follow_mode(ctx: ModuleContext, call: cst.Call) -> Fix | None:
+    """Pass ``training=self.training`` (unsafe: Monte-Carlo dropout keeps it on at evaluation on purpose)."""
+    if any(arg.star for arg in call.args):
+        return None
+    return Fix(
+        "Pass `training=self.training` (review: Monte-Carlo dropout wants dropout on at evaluation)",
+        (replace(call, with_keyword(call, "training", "self.training")),),
+        safe=False,
+    )

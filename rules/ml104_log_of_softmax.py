@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, replace
 from mllint.semantic import knowledge
-from mllint.semantic.activations import normalization
+from mllint.semantic.activations import Normalization, normalization
 
 LOG_FUNCTIONS = {"torch.log", "torch.Tensor.log", "jax.numpy.log"}
 #: the fused, stable replacement of log(activation)
@@ -59,7 +59,37 @@ class LogOfSoftmax(Rule):
                 call,
                 f"log of a {found.kind} output: -inf once a probability underflows; use {REPLACEMENTS[found.kind]}",
                 (note,),
+                _fused(ctx, call, argument, found),
             )
+
+
+#: the fused log-activation of the same library, by the activation's qualified name
+FUSED = {
+    "torch.nn.functional.softmax": "log_softmax",
+    "torch.softmax": "log_softmax",
+    "torch.Tensor.softmax": "log_softmax",
+    "torch.nn.functional.sigmoid": "logsigmoid",
+    "jax.nn.softmax": "log_softmax",
+    "jax.nn.sigmoid": "log_sigmoid",
+}
+
+
+def _fused(ctx: ModuleContext, log: cst.Call, argument: cst.BaseExpression, found: Normalization) -> Fix | None:
+    """``torch.log(F.softmax(x, dim=1))`` -> ``F.log_softmax(x, dim=1)``: the same function of ``x``,
+    computed without the underflow. Offered when the activation is the log's own argument."""
+    activation = found.node
+    if found.ctx is not ctx or activation is not argument or not isinstance(activation, cst.Call):
+        return None
+    if not isinstance(activation.func, cst.Attribute):
+        return None
+    qualname = knowledge.normalize(ctx.qualname(activation.func) or "")
+    if not qualname and activation.func.attr.value == "softmax":
+        qualname = "torch.Tensor.softmax"  # ``logits.softmax(dim=1)``: a tensor method
+    fused = FUSED.get(qualname)
+    if fused is None:
+        return None
+    rewritten = activation.with_changes(func=activation.func.with_changes(attr=cst.Name(fused)))
+    return Fix(f"Use `{fused}`", (replace(log, rewritten),))
 
 
 def _log_argument(ctx: ModuleContext, call: cst.Call) -> cst.BaseExpression | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, replace, with_keyword
 from mllint.semantic.data import is_iterable_dataset, is_loader_construction, iterated_loaders, loader_dataset
 from mllint.semantic.sources import Source, value_sources
 from mllint.semantic.training import loop_trains
@@ -62,7 +62,7 @@ class TrainLoaderNotShuffled(Rule):
                 continue
             reported.add(id(loader.expr))
             if loader.ctx is ctx:
-                yield Finding(loader.expr, MESSAGE, (Related(use, note),))
+                yield Finding(loader.expr, MESSAGE, (Related(use, note),), _shuffle(ctx, loader.expr))
             else:
                 yield Finding(use, MESSAGE, (Related(loader.expr, "the DataLoader is built here", loader.ctx),))
 
@@ -82,6 +82,20 @@ def _training_loaders(ctx: ModuleContext) -> Iterator[tuple[cst.BaseExpression, 
                 for source in value_sources(ctx, value):
                     if is_loader_construction(source):
                         yield value, "Lightning trains on what `train_dataloader` returns", source
+
+
+def _shuffle(ctx: ModuleContext, call: cst.BaseExpression) -> Fix | None:
+    """``shuffle=True`` in place of a literal False, or added (unsafe: the order of the batches
+    changes, and with it every run's numbers)."""
+    assert isinstance(call, cst.Call)
+    shuffle = argument(call, "shuffle", 2)
+    if shuffle is not None:
+        edit = replace(shuffle, "True")
+    elif any(arg.star for arg in call.args):
+        return None
+    else:
+        edit = replace(call, with_keyword(call, "shuffle", "True"))
+    return Fix("Shuffle the training batches: `shuffle=True`", (edit,), safe=False)
 
 
 def _unshuffled(loader: Source) -> bool:

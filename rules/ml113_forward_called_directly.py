@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Rule
+from mllint.rule import Finding, Fix, Rule, replace
 from mllint.semantic.modules import module_classes
 
 
@@ -55,7 +55,15 @@ class ForwardCalledDirectly(Rule):
             classes = module_classes(ctx, receiver)
             if classes:
                 shown = min(classes).rsplit(".", 1)[-1]
-                yield Finding(call, f"`forward` of a `{shown}` called directly: its hooks are skipped; call the module")
+                yield Finding(
+                    call,
+                    f"`forward` of a `{shown}` called directly: its hooks are skipped; call the module",
+                    fix=Fix(
+                        "Call the module instead of its `forward` (review: hooks registered on it now run)",
+                        (replace(func, receiver),),
+                        safe=False,
+                    ),
+                )
 
 
 def _is_super(receiver: cst.BaseExpression) -> bool:

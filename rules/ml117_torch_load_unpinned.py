@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, replace, with_keyword
 from mllint.semantic.values import argument
 
 LOADERS = {"torch.load", "torch.serialization.load"}
@@ -63,6 +63,12 @@ class TorchLoadUnpinned(Rule):
                 "`torch.load` without `weights_only=True` unpickles arbitrary objects: a crafted checkpoint "
                 "runs code when loaded",
                 (Related(path, "the file loaded"),),
+                Fix(
+                    "Pass `weights_only=True` (review: checkpoints that pickle more than tensors and plain "
+                    "containers then fail to load)",
+                    (replace(call, with_keyword(call, "weights_only", "True")),),
+                    safe=False,
+                ),
             )
 
 

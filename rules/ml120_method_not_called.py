@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Rule
+from mllint.rule import Finding, Fix, Rule, replace
 from mllint.semantic.names import dotted_name
 
 #: methods whose only purpose is their effect: naming one without calling it does nothing
@@ -60,6 +60,11 @@ class MethodNotCalled(Rule):
                 yield Finding(
                     attribute,
                     f"`{receiver}.{method}` is looked up but not called: add `()` (the statement does nothing)",
+                    fix=Fix(
+                        f"Call `{method}()` (review: the statement starts doing what it names)",
+                        (replace(attribute, cst.Call(attribute)),),
+                        safe=False,
+                    ),
                 )
 
 
