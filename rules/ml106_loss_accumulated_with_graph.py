@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, replace
 from mllint.semantic.cfg import ControlFlowGraph, Node
 from mllint.semantic.names import dotted_name
 from mllint.semantic.scan import iter_children
@@ -82,7 +82,17 @@ class LossAccumulatedWithGraph(Rule):
                         f"`{total}` adds up the loss tensor `{ctx.code(term)}` with its autograd graph, across "
                         f"iterations: memory grows every step; add `{ctx.code(term)}.item()` instead",
                         (Related(backwards[backward], "the loss is backpropagated here"),),
+                        _item(term),
                     )
+
+
+def _item(term: cst.BaseExpression) -> Fix | None:
+    """Add the term's ``.item()``: a Python number, no graph (unsafe: the total is a float from then
+    on, and a term that is not a single number raises)."""
+    if not isinstance(term, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
+        return None  # ``loss * n``: the method would bind to ``n`` alone
+    item = cst.Call(cst.Attribute(term, cst.Name("item")))
+    return Fix("Add the loss's value, `.item()`, not the tensor", (replace(term, item),), safe=False)
 
 
 def _method(call: cst.Call) -> str | None:

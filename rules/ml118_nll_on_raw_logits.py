@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Related, Rule
+from mllint.rule import Finding, Fix, Related, Rule, replace
+from mllint.semantic import knowledge
 from mllint.semantic.activations import normalization
 from mllint.semantic.losses import computed_losses, loss_input
 
@@ -64,4 +67,18 @@ class NLLOnRawLogits(Rule):
                 call,
                 f"NLLLoss expects log-probabilities but receives {received}; apply log_softmax or use CrossEntropyLoss",
                 (Related(found.node, where, None if found.ctx is ctx else found.ctx),),
+                _cross_entropy(ctx, call) if found.kind == "logits" else None,
             )
+
+
+def _cross_entropy(ctx: ModuleContext, call: cst.Call) -> Fix | None:
+    """``F.nll_loss(logits, y)`` -> ``F.cross_entropy(logits, y)``: the log_softmax it lacks, fused
+    (unsafe: the loss values change, as the fix intends)."""
+    qualname = knowledge.normalize(ctx.qualname(call.func) or "")
+    if qualname != "torch.nn.functional.nll_loss" or not isinstance(call.func, cst.Attribute):
+        return None
+    return Fix(
+        "Use `cross_entropy`, which applies log_softmax to the logits (review: the loss values change)",
+        (replace(call.func.attr, "cross_entropy"),),
+        safe=False,
+    )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.rule import Finding, Rule
+from mllint.rule import Finding, Fix, Rule, replace
 
 REAL = "requires_grad"
 #: how far (in edits of the lower-cased name without underscores) a spelling may stray
@@ -59,6 +59,11 @@ class RequiresGradTypo(Rule):
                     target,
                     f"`{name}` is not `requires_grad`: the assignment creates an unused attribute and "
                     "the parameters keep their gradient setting",
+                    fix=Fix(
+                        f"Set `{REAL}` (review: the gradient setting it names now takes effect)",
+                        (replace(target.attr, REAL),),
+                        safe=False,
+                    ),
                 )
 
 

@@ -24,9 +24,12 @@ UNSAFE_ONLY = {
     "ml002_missing_zero_grad",
     "ml004_missing_eval",
     "ml102_functional_dropout",
+    "ml106_loss_accumulated_with_graph",
     "ml109_train_loader_not_shuffled",
     "ml113_forward_called_directly",
     "ml117_torch_load_unpinned",
+    "ml118_nll_on_raw_logits",
+    "ml119_requires_grad_typo",
     "ml120_method_not_called",
 }
 

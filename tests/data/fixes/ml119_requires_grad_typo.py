@@ -1,0 +1,3 @@
+def freeze(backbone):
+    for param in backbone.parameters():
+        param.require_grad = False
