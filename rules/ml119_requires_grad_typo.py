@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -12,6 +13,8 @@ from mllint.rule import Finding, Fix, Rule, replace
 REAL = "requires_grad"
 #: how far (in edits of the lower-cased name without underscores) a spelling may stray
 MAX_EDITS = 2
+#: ``.name`` in the text, for names that mention gradients
+ATTRIBUTE_NAME = re.compile(r"\.\s*(\w*grad\w*)", re.IGNORECASE)
 
 
 class RequiresGradTypo(Rule):
@@ -46,6 +49,9 @@ class RequiresGradTypo(Rule):
     triggers = ("grad", "Grad")
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        # the text names every attribute the module assigns: without a near miss, no walk of the tree
+        if not any(is_requires_grad_misspelling(name) for name in set(ATTRIBUTE_NAME.findall(ctx.source))):
+            return
         read = _attributes_read(ctx)
         for node in ctx.walk():
             for target in _assigned_attributes(node):

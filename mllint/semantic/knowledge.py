@@ -6,6 +6,8 @@ Rules ask questions such as "is this an optimizer?" instead of matching spelling
 
 from __future__ import annotations
 
+import functools
+
 _ALIASES = {
     "torch.nn.modules.loss.": "torch.nn.",
     "torch.nn.modules.activation.": "torch.nn.",
@@ -194,6 +196,7 @@ SKLEARN_PIPELINES = {
 }
 
 
+@functools.lru_cache(maxsize=8192)  # asked for the same few hundred names, by every rule, on every call
 def normalize(qualname: str) -> str:
     """The public name of an API reached through an internal module path or a re-export."""
     for prefix, public in _ALIASES.items():

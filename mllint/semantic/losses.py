@@ -9,6 +9,8 @@ from mllint.semantic import knowledge
 
 #: keywords under which losses take their prediction
 INPUT_KEYWORDS = ("input", "logits", "predictions", "preds")
+#: libraries whose losses are known by name: their other functions need no inference
+LIBRARIES = ("torch.", "tensorflow.", "keras.", "jax.", "optax.", "flax.", "numpy.", "sklearn.")
 
 
 def computed_losses(ctx: ModuleContext, call: cst.Call) -> set[str]:
@@ -19,8 +21,14 @@ def computed_losses(ctx: ModuleContext, call: cst.Call) -> set[str]:
     direct = knowledge.normalize(ctx.qualname(call.func) or "")
     if direct.rsplit(".", 1)[-1][:1].isupper():
         return set()  # ``nn.CrossEntropyLoss()`` builds the loss object; calling that object computes it
-    candidates = {direct} | {knowledge.normalize(q) for q in ctx.project.infer(ctx, call.func)}
-    return {qualname for qualname in candidates if knowledge.is_loss(qualname)}
+    if knowledge.is_loss(direct):
+        return {direct}
+    if direct.startswith(LIBRARIES):
+        return set()  # a library's function that is not a loss
+    if not direct and len(call.args) < 2 and not any(arg.star for arg in call.args):
+        return set()  # a loss object takes a prediction and a target: no need to infer what is called
+    inferred = {knowledge.normalize(q) for q in ctx.project.infer(ctx, call.func)}
+    return {qualname for qualname in inferred if knowledge.is_loss(qualname)}
 
 
 def loss_input(call: cst.Call) -> cst.BaseExpression | None:
