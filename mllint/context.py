@@ -40,6 +40,7 @@ class ModuleContext:
         scan = ModuleScan(self.names)
         scan.scan(tree)
         self.parents = scan.parents
+        self._preorder = scan.preorder
         self.functions = scan.functions
         self.classes = scan.classes
         self.calls = scan.calls
@@ -84,7 +85,7 @@ class ModuleContext:
 
     @cached_property
     def _order(self) -> dict[cst.CSTNode, int]:
-        return {node: index for index, node in enumerate(walk(self.tree))}
+        return {node: index for index, node in enumerate(self._preorder)}
 
     def order(self, node: cst.CSTNode) -> int:
         """The node's rank in source order (pre-order): compares "before" and "after"."""

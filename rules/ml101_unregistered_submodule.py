@@ -58,9 +58,10 @@ class UnregisteredSubmodule(Rule):
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         assert ctx.project is not None
+        by_hand = _classes_registering_by_hand(ctx)
         for class_node in ctx.classes:
             info = ctx.project.classes.get(ctx.project.qualify(ctx, class_node))
-            if info is None or not is_module_class(ctx, info.qualname) or _registers_by_hand(ctx, class_node):
+            if info is None or not is_module_class(ctx, info.qualname) or class_node in by_hand:
                 continue
             methods = [method.node for method in info.methods.values()]
             for attribute, assignments in _container_attributes(ctx, methods).items():
@@ -91,17 +92,16 @@ def _message(attribute: str, assignment: cst.CSTNode, kind: str) -> str:
     )
 
 
-def _registers_by_hand(ctx: ModuleContext, class_node: cst.ClassDef) -> bool:
-    """``self.add_module(name, layer)`` / ``setattr(self, ...)``: list members may be registered."""
-    for node in ctx.walk(class_node):
-        if isinstance(node, cst.Call):
-            func = node.func
-            name = (
-                func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-            )
-            if name in REGISTERING:
-                return True
-    return False
+def _classes_registering_by_hand(ctx: ModuleContext) -> set[cst.ClassDef]:
+    """Classes that call ``self.add_module(name, layer)`` / ``setattr(self, ...)``: members of their
+    lists may be registered."""
+    classes: set[cst.ClassDef] = set()
+    for call in ctx.calls:
+        func = call.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        if name in REGISTERING:
+            classes.update(node for node in ctx.ancestors(call) if isinstance(node, cst.ClassDef))
+    return classes
 
 
 def _container_attributes(ctx: ModuleContext, methods: list[cst.FunctionDef]) -> dict[str, list[cst.CSTNode]]:

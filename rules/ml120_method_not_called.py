@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -12,6 +13,8 @@ from mllint.semantic.names import dotted_name
 
 #: methods whose only purpose is their effect: naming one without calling it does nothing
 EFFECT_METHODS = {"eval", "train", "zero_grad", "step", "backward"}
+#: one of them named and not followed by a call or anything else on its line (one pass over the text)
+NAMED_NOT_CALLED = re.compile(r"\.(?:eval|train|zero_grad|step|backward)[ \t]*(?:[;#\r\n]|$)", re.MULTILINE)
 
 
 class MethodNotCalled(Rule):
@@ -47,7 +50,10 @@ class MethodNotCalled(Rule):
     name = "method-not-called"
     summary = "eval / train / zero_grad / step / backward named without parentheses: nothing happens"
     severity = "error"
-    triggers = tuple(f".{method}{end}" for method in sorted(EFFECT_METHODS) for end in ("\n", "\r", " ", ";", "#"))
+
+    @classmethod
+    def relevant(cls, source: str) -> bool:
+        return NAMED_NOT_CALLED.search(source) is not None
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for node in ctx.walk():

@@ -94,20 +94,32 @@ def _child_fields(kind: type) -> tuple[str, ...]:
     return (*[name for name in order if name in names], *[name for name in names if name not in order])
 
 
-def iter_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+def iter_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The meaningful children of a node in source order: no whitespace, comments or punctuation."""
     kind = type(node)
     fields = _FIELDS.get(kind)
     if fields is None:
         fields = _FIELDS[kind] = _child_fields(kind)
+    children: list[cst.CSTNode] = []
     for name in fields:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
+        value_type = type(value)
+        if value_type is list or value_type is tuple:
+            children.extend(item for item in value if _is_node(type(item)))
+        elif _is_node(value_type):
+            children.append(value)
+    return children
+
+
+def _is_node(kind: type) -> bool:
+    # by type, memoized: ``isinstance`` against the abstract CSTNode costs an ABC check per call
+    known = _NODE_TYPES.get(kind)
+    if known is None:
+        known = _NODE_TYPES[kind] = issubclass(kind, cst.CSTNode)
+    return known
+
+
+_NODE_TYPES: dict[type, bool] = {}
 
 
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -116,7 +128,7 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(list(iter_children(current))))
+        stack.extend(reversed(iter_children(current)))
 
 
 def _targets(
@@ -149,6 +161,8 @@ class ModuleScan:
     def __init__(self, names: NameTable) -> None:
         self.names = names
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        #: every meaningful node in source order (pre-order), as :func:`walk` yields them
+        self.preorder: list[cst.CSTNode] = []
         self.functions: list[cst.FunctionDef] = []
         self.classes: list[cst.ClassDef] = []
         self.calls: list[cst.Call] = []
@@ -178,18 +192,20 @@ class ModuleScan:
     def scan(self, tree: cst.Module) -> None:
         parents = self.parents
         handlers = self._handlers
+        visit = self.preorder.append
         stack: list[cst.CSTNode | _Leave] = [tree]
         while stack:
             node = stack.pop()
             if isinstance(node, _Leave):
                 self._leave(node.node)
                 continue
+            visit(node)
             handler = handlers.get(type(node))
             if handler is not None:
                 handler(node)
                 if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
                     stack.append(_Leave(node))
-            children = list(iter_children(node))
+            children = iter_children(node)
             for child in children:
                 parents[child] = node
             stack.extend(reversed(children))
