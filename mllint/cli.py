@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -332,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # the reader stopped reading (``mllint src | head``): nobody is left to tell; keep the
+        # interpreter's final flush of stdout from failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
     except Exception as error:  # noqa: BLE001 - the last line of defence: a message, not a traceback
         if getattr(args, "verbose", False):

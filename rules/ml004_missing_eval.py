@@ -266,9 +266,24 @@ def _is_model_call(ctx: ModuleContext, call: cst.Call) -> bool:
     target = call.func.value if is_forward and isinstance(call.func, cst.Attribute) else call.func
     if isinstance(target, cst.Name) and target.value == "self":
         return False  # a model's own method (``generate``): its caller chooses the mode
+    if _is_own_submodule(ctx, target):
+        return False  # ``self.encoder(x)`` in a model's method: the submodule follows the model's mode
     classes = ctx.project.infer(ctx, target)
     models = [q for q in classes if ctx.project.is_model_class(q)]
     return bool(models) and any(has_mode_dependent_layers(ctx, q) for q in models)
+
+
+def _is_own_submodule(ctx: ModuleContext, target: cst.BaseExpression) -> bool:
+    """``self.<attribute>...`` inside a method of a model class: a submodule, whose mode
+    ``model.eval()`` / ``model.train()`` of the whole model sets."""
+    root = target
+    while isinstance(root, (cst.Attribute, cst.Subscript)):
+        root = root.value
+    if root is target or not (isinstance(root, cst.Name) and root.value == "self"):
+        return False
+    class_node = ctx.enclosing_class(target)
+    assert ctx.project is not None
+    return class_node is not None and ctx.project.is_model_class(ctx.project.qualify(ctx, class_node))
 
 
 def _callers_set_eval(ctx: ModuleContext, function: cst.FunctionDef | None) -> bool:

@@ -55,6 +55,8 @@ class TorchLoadUnpinned(Rule):
         for call in ctx.calls:
             if ctx.qualname(call.func) not in LOADERS or _pins_or_forwards(call) or _chooses_mode(ctx, call):
                 continue
+            if _under_safe_globals(ctx, call):
+                continue
             path = argument(call, "f", 0)
             if path is None or _written_here(ctx, call, path) or _in_memory_buffer(ctx, path):
                 continue
@@ -77,6 +79,18 @@ def _pins_or_forwards(call: cst.Call) -> bool:
     return any(
         (arg.keyword is not None and arg.keyword.value == "weights_only") or arg.star == "**" for arg in call.args
     )
+
+
+def _under_safe_globals(ctx: ModuleContext, call: cst.Call) -> bool:
+    """Inside ``with torch.serialization.safe_globals([...])``: an allow-list only the weights-only
+    unpickler reads, so the code is written for it (the default since torch 2.6)."""
+    for node in ctx.ancestors(call):
+        if isinstance(node, cst.With) and any(
+            isinstance(item.item, cst.Call) and ctx.qualname(item.item.func) == "torch.serialization.safe_globals"
+            for item in node.items
+        ):
+            return True
+    return False
 
 
 def _chooses_mode(ctx: ModuleContext, call: cst.Call) -> bool:

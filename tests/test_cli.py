@@ -211,3 +211,20 @@ def test_version_and_real_process(project: Path) -> None:
         [sys.executable, "-m", "mllint", "check", "--output-format", "xml"], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 2 and "output-format" in completed.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_error() -> None:
+    # ``mllint fixtures/ | head -1``: the pipe closes while findings are still being written
+    fixtures = Path(__file__).parent.parent / "fixtures"
+    linter = subprocess.Popen(
+        [sys.executable, "-m", "mllint", "check", "--no-cache", str(fixtures)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert linter.stdout is not None and linter.stderr is not None
+    first = linter.stdout.readline()
+    linter.stdout.close()
+    errors = linter.stderr.read().decode()
+    linter.wait(timeout=120)
+    assert b"ML" in first
+    assert errors == ""

@@ -129,6 +129,9 @@ class DataFlow:
             if self.ctx.order(call) <= after or not is_split_call(self.ctx, call):
                 continue
             features = set().union(*(self.values_in(arg) for arg in _split_features(self.ctx, call)))
+            targets = set().union(*(self.values_in(arg) for arg in _split_targets(self.ctx, call)))
+            if data & targets:
+                continue  # learned from the target itself: it makes or recodes labels, no test statistic
             if features & produced or (features & data and self._used_after(call, fitted_object | results)):
                 return call
         return None
@@ -154,6 +157,18 @@ def _split_features(ctx: ModuleContext, call: cst.Call) -> list[cst.BaseExpressi
     if qualname in knowledge.SKLEARN_CV:
         return positional[1:2]  # ``cross_val_score(estimator, X, y)``
     return positional[:1]  # ``KFold.split(X)``, ``GridSearchCV.fit(X, y)``
+
+
+def _split_targets(ctx: ModuleContext, call: cst.Call) -> list[cst.BaseExpression]:
+    """The target arguments of a split / cross-validation call: ``y`` (or ``stratify=y``)."""
+    positional = [arg.value for arg in call.args if arg.keyword is None and arg.star == ""]
+    named = [arg.value for arg in call.args if arg.keyword is not None and arg.keyword.value in ("y", "stratify")]
+    qualname = knowledge.normalize(ctx.qualname(call.func) or "")
+    if qualname in knowledge.SKLEARN_SPLITTERS:
+        return named + positional[-1:] if len(positional) > 1 else named  # ``train_test_split(X, y)``
+    if qualname in knowledge.SKLEARN_CV:
+        return named + positional[2:3]  # ``cross_val_score(estimator, X, y)``
+    return named + positional[1:2]  # ``KFold.split(X, y)``, ``GridSearchCV.fit(X, y)``
 
 
 #: attributes that describe an array without carrying its values
