@@ -18,6 +18,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from mllint.config import Settings
+from mllint.discovery import discover_files
+
 
 def lint(folder: Path, codes: str | None) -> tuple[list[dict], str, float]:
     command = [sys.executable, "-m", "mllint", "check", "--output-format", "json", "--no-cache"]
@@ -49,7 +52,8 @@ def main() -> int:
     broken = False
     for folder in args.folders:
         reports, errors, elapsed = lint(folder, args.codes)
-        files = sum(1 for _ in folder.rglob("*.py"))
+        # the files mllint checks (its discovery skips virtualenvs, site-packages, build folders ...)
+        files = sum(1 for _ in discover_files([folder], Settings(root=folder.resolve(), respect_gitignore=False)))
         counts = Counter(report["code"] for report in reports)
         print(f"== {folder}: {files} files, {elapsed:.1f} s, {len(reports)} findings")
         for code, count in sorted(counts.items()):

@@ -181,15 +181,18 @@ def parse_source(source: str) -> cst.Module:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         # CPython's own message and position, which users know from their interpreter
+        reason = re.sub(r"^(?:parser error: )?(?:error at \d+:\d+: )?", "", error.message)
         try:
             ast.parse(source)
         except SyntaxError as python_error:
             where = (python_error.lineno or 1, python_error.offset or 1)
             raise SourceError(f"syntax error: {python_error.msg}", *where) from error
         except (RecursionError, MemoryError, ValueError):
-            pass
-        reason = re.sub(r"^(?:parser error: )?(?:error at \d+:\d+: )?", "", error.message)
-        raise SourceError(f"syntax error: {reason}", error.editor_line, error.editor_column) from error
+            raise SourceError(f"syntax error: {reason}", error.editor_line, error.editor_column) from error
+        # CPython accepts what libcst does not (a construct its grammar lacks): not the user's error
+        raise SourceError(
+            f"not checked: libcst cannot parse this valid Python ({reason})", error.editor_line, error.editor_column
+        ) from error
     except RecursionError as error:
         raise SourceError("too deeply nested to parse") from error
 

@@ -30,6 +30,8 @@ BAD_FILES: dict[str, bytes] = {
     "latin1.py": b"name = '\xe9t\xe9'\n",
     "nul.py": b"x = 1\x00\n",
     "deep_parens.py": b"x = " + b"(" * 1000 + b"1" + b")" * 1000 + b"\n",
+    # valid Python (CPython's test_grammar has it) that libcst's grammar lacks
+    "parser_gap.py": b"def f(loss):\n    (x): int\n    return loss\n",
 }
 GOOD_FILES: dict[str, bytes] = {
     "bom.py": b"\xef\xbb\xbfimport torch\nx = torch.zeros(1)\n",
@@ -56,6 +58,7 @@ def test_bad_files_are_reported_and_the_run_goes_on(
         [report] = found[name]
         assert report["code"] == "ML000", name
     assert "syntax error" in found["syntax.py"][0]["message"]
+    assert found["parser_gap.py"][0]["message"].startswith("not checked: libcst cannot parse this valid Python")
     assert found["syntax.py"][0]["location"]["row"] == 1
     assert "decode" in found["latin1.py"][0]["message"]
     assert "NUL" in found["nul.py"][0]["message"]
