@@ -6,6 +6,7 @@ import libcst as cst
 
 from mllint.context import ModuleContext
 from mllint.semantic import knowledge
+from mllint.semantic.tensors import TENSOR_METHODS
 
 #: keywords under which losses take their prediction
 INPUT_KEYWORDS = ("input", "logits", "predictions", "preds")
@@ -27,6 +28,8 @@ def computed_losses(ctx: ModuleContext, call: cst.Call) -> set[str]:
         return set()  # a library's function that is not a loss
     if not direct and len(call.args) < 2 and not any(arg.star for arg in call.args):
         return set()  # a loss object takes a prediction and a target: no need to infer what is called
+    if isinstance(call.func, cst.Attribute) and call.func.attr.value in TENSOR_METHODS:
+        return set()  # ``logits.view(-1, n)``: a tensor's method, not a loss object
     inferred = {knowledge.normalize(q) for q in ctx.project.infer(ctx, call.func)}
     return {qualname for qualname in inferred if knowledge.is_loss(qualname)}
 
