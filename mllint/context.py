@@ -48,6 +48,9 @@ class ModuleContext:
         self.scopes: dict[cst.FunctionDef | None, ScopeTable] = scan.scopes
         self.project: ProjectIndex | None = None
         self._cfgs: dict[cst.FunctionDef, ControlFlowGraph] = {}
+        #: answers of semantic queries about this module that rules share (keyed by the query and
+        #: its arguments); the project index clears them when what they depend on changes
+        self.memo: dict[tuple[object, ...], object] = {}
         self._positions_by_statement: dict[cst.CSTNode, dict[cst.CSTNode, CodeRange]] = {}
 
     # -- tree navigation ---------------------------------------------------------------------

@@ -106,6 +106,8 @@ def _gradient_aware(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
             )
         ):
             return True  # Lightning runs its validation hooks under no_grad
+    if not any(word in ctx.source for word in GRADIENT_AWARE):
+        return False  # nowhere in the module: no need to write the function's code out
     text = ctx.code(owner) if owner is not None else ctx.source
     return any(word in text for word in GRADIENT_AWARE)
 

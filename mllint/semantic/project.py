@@ -246,6 +246,8 @@ class ProjectIndex:
         self._lookups.clear()
         self._call_sites.clear()
         self.values.clear()
+        for ctx in self.modules.values():
+            ctx.memo.clear()
 
     def _owner_names(self, ctx: ModuleContext, node: cst.CSTNode) -> list[str]:
         owners = [

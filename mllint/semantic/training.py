@@ -174,14 +174,18 @@ def node_events(ctx: ModuleContext, node: cst.CSTNode, depth: int = 0) -> list[E
 
 
 def graph_events(ctx: ModuleContext, cfg: ControlFlowGraph) -> dict[Node, list[Event]]:
-    """The events of every node of a control-flow graph (nodes without events left out)."""
-    found = {}
-    for node in cfg.graph:
-        if isinstance(node, cst.CSTNode):
-            events = node_events(ctx, node)
-            if events:
-                found[node] = events
-    return found
+    """The events of every node of a control-flow graph (nodes without events left out); asked by
+    several rules of the same function, computed once."""
+    key = ("graph_events", cfg)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = {}
+        for node in cfg.graph:
+            if isinstance(node, cst.CSTNode):
+                events = node_events(ctx, node)
+                if events:
+                    found[node] = events
+    return found  # type: ignore[return-value]
 
 
 def _own_parts(node: cst.CSTNode) -> list[cst.CSTNode]:
