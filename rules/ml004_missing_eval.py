@@ -291,6 +291,8 @@ def _callers_set_eval(ctx: ModuleContext, function: cst.FunctionDef | None) -> b
     if function is None or ctx.project is None:
         return False
     info = ctx.project.function_info(function)
+    if info is not None and not ctx.project.callers_known(info):
+        return True  # called from many modules (a library's helper): its callers own the mode
     sites = ctx.project.call_sites(info) if info else []
     if not sites:
         return False

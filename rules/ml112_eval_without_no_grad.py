@@ -115,7 +115,11 @@ def _gradient_aware(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
 def _called_without_grad(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
     """Every project call of the function runs under ``no_grad``."""
     info = ctx.project.function_info(owner) if owner is not None and ctx.project else None
-    sites = ctx.project.call_sites(info) if isinstance(info, FunctionInfo) else []  # type: ignore[union-attr]
+    if not isinstance(info, FunctionInfo):
+        return False
+    if not ctx.project.callers_known(info):  # type: ignore[union-attr]
+        return True  # called from many modules (a library's helper): its callers own gradient mode
+    sites = ctx.project.call_sites(info)  # type: ignore[union-attr]
     return bool(sites) and all(without_grad(caller_ctx, call) for caller_ctx, call in sites)
 
 

@@ -47,6 +47,8 @@ class ClassInfo:
     methods: dict[str, FunctionInfo] = field(default_factory=dict, repr=False)
 
 
+#: modules besides its own that may call a function, past which its call sites are not looked for
+MAX_CALLER_MODULES = 8
 _DEFINITION = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+(\w+)", re.M)
 
 
@@ -77,7 +79,7 @@ class ProjectIndex:
         self._function_by_node: dict[cst.FunctionDef, FunctionInfo] = {}
         self._call_graph: nx.MultiDiGraph | None = None
         self._lookups: dict[tuple[str, str, str], FunctionInfo | ClassInfo | None] = {}
-        self._call_sites: dict[str, list[tuple[ModuleContext, cst.Call]]] = {}
+        self._call_sites: dict[str, tuple[list[tuple[ModuleContext, cst.Call]], bool]] = {}
         self._calls_by_name: dict[str, dict[str, list[cst.Call]]] = {}
         self._defined: set[str] | None = None
         self._imports: nx.DiGraph | None = None
@@ -424,7 +426,17 @@ class ProjectIndex:
         return self._call_graph
 
     def call_sites(self, function: FunctionInfo) -> list[tuple[ModuleContext, cst.Call]]:
-        """Calls of a project function in its module and in the modules that import it."""
+        """Calls of a project function in its module and in the modules that import it; only those
+        of its own module when more than ``MAX_CALLER_MODULES`` others may call it (see
+        :meth:`callers_known`)."""
+        return self._sites(function)[0]
+
+    def callers_known(self, function: FunctionInfo) -> bool:
+        """Whether :meth:`call_sites` holds every call of the function in the project: false for
+        library-style functions that many modules call, whose callers are not all parsed."""
+        return self._sites(function)[1]
+
+    def _sites(self, function: FunctionInfo) -> tuple[list[tuple[ModuleContext, cst.Call]], bool]:
         if function.qualname not in self._call_sites:
             name = function.node.name.value
             # a constructor is called through its class: ``Predictor(model)`` binds ``__init__``'s
@@ -436,16 +448,20 @@ class ProjectIndex:
             home = function.ctx.module_name
             # callers are the function's own module and the modules that import it
             graph = self.import_graph
-            candidates = [home, *(graph.predecessors(home) if home in graph else ())]
+            importers = [m for m in (graph.predecessors(home) if home in graph else ()) if m != home]
+            candidates = [m for m in [home, *importers] if name in self._sources[m][1]]
+            complete = len([m for m in candidates if m != home]) <= MAX_CALLER_MODULES
+            if not complete:
+                # a function many modules call: parsing them all for one file's question is what
+                # makes a large tree slow; its parameters are not followed past its own module
+                candidates = [m for m in candidates if m == home]
             sites = []
             for module_name in candidates:
-                if name not in self._sources[module_name][1]:
-                    continue
                 ctx = self.load(module_name)
                 for call in self._calls_named(ctx, name) if ctx else ():
                     if self.resolve_callee(ctx, call) is target:
                         sites.append((ctx, call))
-            self._call_sites[function.qualname] = sites
+            self._call_sites[function.qualname] = (sites, complete)
         return self._call_sites[function.qualname]
 
     def _calls_named(self, ctx: ModuleContext, name: str) -> list[cst.Call]:

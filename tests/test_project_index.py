@@ -1,0 +1,58 @@
+"""The project index on real parses: call sites across modules, and their bound on large trees."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from mllint.runner import load_context
+from mllint.semantic.project import MAX_CALLER_MODULES, FunctionInfo, ProjectIndex
+
+HELPER = """
+    def evaluate(model, loader):
+        return [model(x) for x in loader]
+
+    def local_use(model, loader):
+        return evaluate(model, loader)
+"""
+CALLER = """
+    from helpers import evaluate
+
+    def run(model, loader):
+        model.eval()
+        return evaluate(model, loader)
+"""
+
+
+def project_with_callers(callers: int) -> ProjectIndex:
+    project = ProjectIndex(load_context)
+    project.register("helpers", Path("helpers.py"), textwrap.dedent(HELPER))
+    for n in range(callers):
+        project.register(f"caller_{n}", Path(f"caller_{n}.py"), textwrap.dedent(CALLER))
+    return project
+
+
+def evaluate_info(project: ProjectIndex) -> FunctionInfo:
+    ctx = project.load("helpers")
+    assert ctx is not None
+    function = next(f for f in ctx.functions if f.name.value == "evaluate")
+    info = project.function_info(function)
+    assert info is not None
+    return info
+
+
+def test_call_sites_in_every_importing_module() -> None:
+    project = project_with_callers(MAX_CALLER_MODULES)
+    info = evaluate_info(project)
+    modules = sorted(ctx.module_name for ctx, _ in project.call_sites(info))
+    assert modules == sorted(["helpers", *(f"caller_{n}" for n in range(MAX_CALLER_MODULES))])
+    assert project.callers_known(info)
+
+
+def test_a_function_many_modules_call_is_followed_in_its_own_module_only() -> None:
+    project = project_with_callers(MAX_CALLER_MODULES + 1)
+    info = evaluate_info(project)
+    assert [ctx.module_name for ctx, _ in project.call_sites(info)] == ["helpers"]
+    assert not project.callers_known(info)
+    # the importing modules were not parsed for the question
+    assert set(project.modules) == {"helpers"}
