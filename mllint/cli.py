@@ -46,6 +46,9 @@ def _add_check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
     parser.add_argument("--statistics", action="store_true", help="count findings per rule")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="the cache's folder (default: .mllint_cache at the project root)"
+    )
     parser.add_argument("--fix", action="store_true", help="apply safe fixes, then report what remains")
     parser.add_argument("--unsafe-fixes", action="store_true", help="apply (and mark) unsafe fixes too")
     parser.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; change nothing")
@@ -136,7 +139,7 @@ def command_check(args: argparse.Namespace) -> int:
     jobs = args.jobs if args.jobs and args.jobs > 0 else default_jobs()
     cache = None
     if not args.no_cache and not args.confirm:  # what --confirm runs is not cached
-        folder = settings.cache_dir or settings.root / CACHE_FOLDER
+        folder = args.cache_dir or settings.cache_dir or settings.root / CACHE_FOLDER
         cache = Cache(folder, settings_salt(settings, [rule.code for rule in rules]))
 
     def lint(overrides: dict[Path, bytes]) -> RunResult:

@@ -288,6 +288,12 @@ class MllintServer(LanguageServer):
         await self.client_register_capability_async(lsp.RegistrationParams(registrations=[registration]))
 
     # -- checking ----------------------------------------------------------------------------
+    async def buffer_changed(self, uri: str, delay: float) -> None:
+        """An open document's text changed (opened, edited, saved): diagnose it after ``delay``."""
+        if self.path_of(uri) is not None:
+            self._dirty.add(uri)
+            await self.documents_changed([uri], delay=delay)
+
     async def documents_changed(self, uris: Iterable[str], delay: float) -> None:
         """Diagnose these documents (and the open ones their change concerns) after ``delay``
         seconds without a further change; in pull mode, ask the client to pull again."""
@@ -540,26 +546,19 @@ def create_server() -> MllintServer:
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: MllintServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        if ls.path_of(uri) is not None:
-            ls._dirty.add(uri)
-            await ls.documents_changed([uri], delay=0)
+        await ls.buffer_changed(params.text_document.uri, delay=0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     async def did_change(ls: MllintServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        if ls.path_of(uri) is not None:
-            ls._dirty.add(uri)
-            await ls.documents_changed([uri], delay=DEBOUNCE_SECONDS)
+        await ls.buffer_changed(params.text_document.uri, delay=DEBOUNCE_SECONDS)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     async def did_save(ls: MllintServer, params: lsp.DidSaveTextDocumentParams) -> None:
         uri = params.text_document.uri
         if uri.endswith(f"/{CONFIG_FILE}"):
             await ls.reconfigure()
-        elif ls.path_of(uri) is not None:
-            ls._dirty.add(uri)
-            await ls.documents_changed([uri], delay=0)
+        else:
+            await ls.buffer_changed(uri, delay=0)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: MllintServer, params: lsp.DidCloseTextDocumentParams) -> None:

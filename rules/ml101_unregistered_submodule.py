@@ -88,7 +88,8 @@ def _message(attribute: str, assignment: cst.CSTNode, kind: str) -> str:
         what, fix = "layers", "nn.ModuleDict" if container == "dict" else "nn.ModuleList"
     return (
         f"`self.{attribute}` is a plain {container}: the {what} in it are not registered "
-        f"(never trained, moved by `.to()` or saved); use {fix}"
+        f"(missing from `parameters()`, `state_dict()` and `.to()`: not trained by an optimizer built "
+        f"from the model, not saved, not moved); use {fix}"
     )
 
 

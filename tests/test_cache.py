@@ -51,3 +51,12 @@ def test_corrupt_cache_entries_are_ignored(
     for entry in (tmp_path / "project" / ".mllint_cache").glob("*.json"):
         entry.write_text("{not json")
     assert lint(capsys, ".") == cold
+
+
+def test_cache_dir_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(FIXTURES / "ml001_cross_file", tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    cold = lint(capsys, "--cache-dir", str(tmp_path / "elsewhere"), ".")
+    assert list((tmp_path / "elsewhere").glob("*.json"))
+    assert not (tmp_path / "project" / ".mllint_cache").exists()
+    assert lint(capsys, "--cache-dir", str(tmp_path / "elsewhere"), ".") == cold

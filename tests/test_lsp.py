@@ -238,32 +238,43 @@ async def test_watched_file_change_on_disk(client: LanguageClient, workspace: Pa
     await published(client, train_uri, has())
 
 
+async def code_actions(
+    client: LanguageClient, uri: str, span: lsp.Range, diagnostics: list[lsp.Diagnostic]
+) -> list[lsp.CodeAction]:
+    actions = await client.text_document_code_action_async(
+        lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=span,
+            context=lsp.CodeActionContext(diagnostics=diagnostics),
+        )
+    )
+    return [action for action in actions or [] if isinstance(action, lsp.CodeAction)]
+
+
+def applied(text: str, action: lsp.CodeAction, uri: str) -> str:
+    """The text after the action's one-line edit, applied as a client would."""
+    assert action.edit is not None and action.edit.changes is not None
+    [text_edit] = action.edit.changes[uri]
+    start, end = text_edit.range.start, text_edit.range.end
+    assert start.line == end.line
+    lines = text.splitlines(keepends=True)
+    line = lines[start.line]
+    lines[start.line] = line[: start.character] + text_edit.new_text + line[end.character :]
+    return "".join(lines)
+
+
 @pytest.mark.asyncio
 async def test_code_action_adds_and_extends_noqa(client: LanguageClient, workspace: Path) -> None:
     path = workspace / "buggy.py"
     text = BUGGY.replace("return criterion(probs, y)", "return criterion(probs, y)  # noqa: ML005")
     uri = open_document(client, path, text)
     [diagnostic] = await published(client, uri, has("ML001"))
-    actions = await client.text_document_code_action_async(
-        lsp.CodeActionParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri),
-            range=diagnostic.range,
-            context=lsp.CodeActionContext(diagnostics=[diagnostic]),
-        )
-    )
-    [action] = [a for a in actions or [] if isinstance(a, lsp.CodeAction)]
+    [action] = await code_actions(client, uri, diagnostic.range, [diagnostic])
     assert action.title == "Ignore ML001 for this line"
-    assert action.edit is not None and action.edit.changes is not None
-    [text_edit] = action.edit.changes[uri]
     # applied as the client would, then sent back as a change: the diagnostic is gone
-    lines = text.splitlines(keepends=True)
-    line = lines[text_edit.range.start.line]
-    lines[text_edit.range.start.line] = (
-        line[: text_edit.range.start.character] + text_edit.new_text + line[text_edit.range.end.character :]
-    )
-    applied = "".join(lines)
-    assert "return criterion(probs, y)  # noqa: ML005, ML001\n" in applied
-    replace_all(client, uri, 2, applied)
+    fixed = applied(text, action, uri)
+    assert "return criterion(probs, y)  # noqa: ML005, ML001\n" in fixed
+    replace_all(client, uri, 2, fixed)
     await published(client, uri, has())
 
 
@@ -272,15 +283,8 @@ async def test_code_action_appends_a_comment(client: LanguageClient, workspace: 
     uri = open_document(client, workspace / "buggy.py", BUGGY)
     [diagnostic] = await published(client, uri, has("ML001"))
     # a client that sends no diagnostics in the context gets those under the cursor
-    actions = await client.text_document_code_action_async(
-        lsp.CodeActionParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri),
-            range=lsp.Range(diagnostic.range.start, diagnostic.range.start),
-            context=lsp.CodeActionContext(diagnostics=[]),
-        )
-    )
-    [action] = actions or []
-    assert isinstance(action, lsp.CodeAction) and action.edit is not None and action.edit.changes is not None
+    [action] = await code_actions(client, uri, lsp.Range(diagnostic.range.start, diagnostic.range.start), [])
+    assert action.edit is not None and action.edit.changes is not None
     [text_edit] = action.edit.changes[uri]
     assert text_edit.new_text == "  # noqa: ML001"
     assert text_edit.range.start == lsp.Position(BUGGY_LINE, len(BUGGY.splitlines()[BUGGY_LINE]))
@@ -294,26 +298,12 @@ async def test_code_action_applies_the_rules_fix(client: LanguageClient, workspa
     )
     uri = open_document(client, workspace / "buggy.py", text)
     [diagnostic] = await published(client, uri, has("ML001"))
-    actions = await client.text_document_code_action_async(
-        lsp.CodeActionParams(
-            text_document=lsp.TextDocumentIdentifier(uri=uri),
-            range=diagnostic.range,
-            context=lsp.CodeActionContext(diagnostics=[diagnostic]),
-        )
-    )
-    fix, ignore = [a for a in actions or [] if isinstance(a, lsp.CodeAction)]
+    fix, ignore = await code_actions(client, uri, diagnostic.range, [diagnostic])
     assert fix.title.startswith("Pass the logits to the loss") and fix.is_preferred
     assert ignore.title == "Ignore ML001 for this line"
-    assert fix.edit is not None and fix.edit.changes is not None
-    [text_edit] = fix.edit.changes[uri]
-    lines = text.splitlines(keepends=True)
-    start, end = text_edit.range.start, text_edit.range.end
-    assert start.line == end.line
-    line = lines[start.line]
-    lines[start.line] = line[: start.character] + text_edit.new_text + line[end.character :]
-    applied = "".join(lines)
-    assert "return criterion(model(x), y)\n" in applied
-    replace_all(client, uri, 2, applied)
+    fixed = applied(text, fix, uri)
+    assert "return criterion(model(x), y)\n" in fixed
+    replace_all(client, uri, 2, fixed)
     await published(client, uri, has())
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.semantic.values import argument
+from mllint.semantic.values import argument, returned_element
 
 MAX_DEPTH = 8
 #: one step back: the module and the expression a value is taken from
@@ -119,7 +119,7 @@ def _unpack(ctx: ModuleContext, value: cst.BaseExpression, path: tuple[int, ...]
         elif isinstance(value, cst.Call) and _is_prepare(value) and index < len(value.args):
             value = value.args[index].value
         elif isinstance(value, cst.Call):
-            element = _returned_element(ctx, value, index)
+            element = returned_element(ctx, value, index)
             if element is None:
                 return None
             ctx, value = element
@@ -131,20 +131,6 @@ def _unpack(ctx: ModuleContext, value: cst.BaseExpression, path: tuple[int, ...]
 def _is_prepare(call: cst.Call) -> bool:
     # ``accelerator.prepare(model, optimizer, loader)`` / ``fabric.setup_dataloaders(a, b)``
     return isinstance(call.func, cst.Attribute) and call.func.attr.value in ("prepare", "setup_dataloaders")
-
-
-def _returned_element(ctx: ModuleContext, call: cst.Call, index: int) -> Step | None:
-    from mllint.semantic.project import FunctionInfo
-
-    assert ctx.project is not None
-    callee = ctx.project.resolve_callee(ctx, call)
-    if not isinstance(callee, FunctionInfo):
-        return None
-    table = callee.ctx.scopes.get(callee.node)
-    for value in table.returns if table else ():
-        if isinstance(value, (cst.Tuple, cst.List)) and index < len(value.elements):
-            return callee.ctx, value.elements[index].value
-    return None
 
 
 def _returned(ctx: ModuleContext, call: cst.Call) -> list[Step]:

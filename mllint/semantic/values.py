@@ -145,27 +145,13 @@ class ValueInference:
             elif isinstance(value, cst.Call) and self._is_prepare(value) and index < len(value.args):
                 value = value.args[index].value
             elif isinstance(value, cst.Call):
-                element = self._returned_element(ctx, value, index)
+                element = returned_element(ctx, value, index)
                 if element is None:
                     return None
                 ctx, value = element
             else:
                 return None
         return value
-
-    def _returned_element(
-        self, ctx: ModuleContext, call: cst.Call, index: int
-    ) -> tuple[ModuleContext, cst.BaseExpression] | None:
-        from mllint.semantic.project import FunctionInfo
-
-        callee = self.project.resolve_callee(ctx, call)
-        if not isinstance(callee, FunctionInfo):
-            return None
-        table = callee.ctx.scopes.get(callee.node)
-        for value in table.returns if table else ():
-            if isinstance(value, (cst.Tuple, cst.List)) and index < len(value.elements):
-                return callee.ctx, value.elements[index].value
-        return None
 
     @staticmethod
     def _is_prepare(call: cst.Call) -> bool:
@@ -267,3 +253,18 @@ def may_pass(call: cst.Call, name: str, position: int) -> bool:
         if arg.keyword is None:
             positional += 1
     return positional > position
+
+
+def returned_element(ctx: ModuleContext, call: cst.Call, index: int) -> tuple[ModuleContext, cst.BaseExpression] | None:
+    """Element ``index`` of the tuple (or list) a project function returns: ``model, opt = build()``."""
+    from mllint.semantic.project import FunctionInfo
+
+    assert ctx.project is not None
+    callee = ctx.project.resolve_callee(ctx, call)
+    if not isinstance(callee, FunctionInfo):
+        return None
+    table = callee.ctx.scopes.get(callee.node)
+    for value in table.returns if table else ():
+        if isinstance(value, (cst.Tuple, cst.List)) and index < len(value.elements):
+            return callee.ctx, value.elements[index].value
+    return None
