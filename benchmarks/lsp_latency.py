@@ -6,7 +6,7 @@
 Writes a project (a models module and a long training module) to a temporary folder, starts the
 server over stdio like an editor does, opens the training module and edits one line of it again
 and again, alternately adding and removing a double softmax, so that every edit changes the
-diagnostics. The time includes the server's debounce. It measures; it asserts nothing.
+diagnostics. The time is all the server does between the two messages. It measures; it asserts nothing.
 """
 
 from __future__ import annotations

@@ -35,8 +35,6 @@ from mllint.runner import LiveProject, SourceError, read_module
 
 T = TypeVar("T")
 
-#: quiet time after a keystroke before the buffer is checked (a burst of typing is checked once)
-DEBOUNCE_SECONDS = 0.05
 SOURCE = "mllint"
 CONFIG_FILE = "pyproject.toml"
 SEVERITIES = {
@@ -180,7 +178,7 @@ class MllintServer(LanguageServer):
         self._dirty: set[str] = set()
         self._synced: dict[str, int | None] = {}
         self._to_publish: set[str] = set()
-        self._timer: asyncio.Task[None] | None = None
+        self._round: asyncio.Task[None] | None = None
         self._excluded: dict[Path, bool] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -254,7 +252,7 @@ class MllintServer(LanguageServer):
         self._dirty |= self.open_uris()
         self._ready.set()
         self.log(f"{len(rules)} rules selected; workspace {self.root}")
-        await self.documents_changed(self.open_uris(), delay=0)
+        await self.documents_changed(self.open_uris())
 
     async def read_client_settings(self) -> None:
         """The ``mllint`` section of the client's settings, where the client offers them."""
@@ -288,29 +286,29 @@ class MllintServer(LanguageServer):
         await self.client_register_capability_async(lsp.RegistrationParams(registrations=[registration]))
 
     # -- checking ----------------------------------------------------------------------------
-    async def buffer_changed(self, uri: str, delay: float) -> None:
-        """An open document's text changed (opened, edited, saved): diagnose it after ``delay``."""
+    async def buffer_changed(self, uri: str, typing: bool = False) -> None:
+        """An open document's text changed (opened, edited, saved): diagnose it."""
         if self.path_of(uri) is not None:
             self._dirty.add(uri)
-            await self.documents_changed([uri], delay=delay)
+            await self.documents_changed([uri], typing=typing)
 
-    async def documents_changed(self, uris: Iterable[str], delay: float) -> None:
-        """Diagnose these documents (and the open ones their change concerns) after ``delay``
-        seconds without a further change; in pull mode, ask the client to pull again."""
+    async def documents_changed(self, uris: Iterable[str], typing: bool = False) -> None:
+        """Diagnose these documents (and the open ones their change concerns); in pull mode, ask the
+        client to pull again (except while typing: a client pulls after its own edits)."""
         if self.pull:
-            if delay == 0:
+            if not typing:
                 await self.sync_buffers(refresh=True)
             return
         self._to_publish |= set(uris)
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.create_task(self._publish_after(delay))
+        if self._round is None:
+            self._round = asyncio.create_task(self._publish_round())
 
-    async def _publish_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self._timer = None  # from here on a change starts the next round rather than cancelling this one
+    async def _publish_round(self) -> None:
+        """Check at once, not after a quiet time; the changes that come while a check runs (a burst
+        of typing) wait for it and are checked together, with the latest text, in the next round."""
         try:
             async with self._lock:
+                self._round = None  # from here on a change starts the next round
                 affected = await self._sync()
                 uris, self._to_publish = self._to_publish | affected, set()
                 for uri in sorted(uris):
@@ -450,7 +448,7 @@ class MllintServer(LanguageServer):
         if self.live is None or self.open_uris([path]):
             return
         affected = await self.on_worker(self._reread, self.live, path, deleted)
-        await self.documents_changed(self.open_uris(affected), delay=0)
+        await self.documents_changed(self.open_uris(affected))
 
     def _reread(self, live: LiveProject, path: Path, deleted: bool) -> set[Path]:
         if not deleted and path.is_file() and self._is_linted(live, path):
@@ -540,17 +538,17 @@ def create_server() -> MllintServer:
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: MllintServer, _params: None) -> None:
         ls.shut_down = True
-        if ls._timer is not None:
-            ls._timer.cancel()
+        if ls._round is not None:
+            ls._round.cancel()
         ls._worker.shutdown(wait=False, cancel_futures=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(ls: MllintServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        await ls.buffer_changed(params.text_document.uri, delay=0)
+        await ls.buffer_changed(params.text_document.uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     async def did_change(ls: MllintServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        await ls.buffer_changed(params.text_document.uri, delay=DEBOUNCE_SECONDS)
+        await ls.buffer_changed(params.text_document.uri, typing=True)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
     async def did_save(ls: MllintServer, params: lsp.DidSaveTextDocumentParams) -> None:
@@ -558,7 +556,7 @@ def create_server() -> MllintServer:
         if uri.endswith(f"/{CONFIG_FILE}"):
             await ls.reconfigure()
         else:
-            await ls.buffer_changed(uri, delay=0)
+            await ls.buffer_changed(uri)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: MllintServer, params: lsp.DidCloseTextDocumentParams) -> None:

@@ -12,6 +12,7 @@ import re
 import sys
 import threading
 import tokenize
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from mllint.diagnostics import (
     TextEdit,
 )
 from mllint.fixes import resolve as resolve_fix
+from mllint.incremental import Parse, StatementParser
 from mllint.noqa import is_suppressed, noqa_lines
 from mllint.notebook import Notebook, NotebookError, parse_notebook
 from mllint.rule import Finding, Rule
@@ -202,8 +204,10 @@ def build_context(path: Path, source: str, root: Path) -> ModuleContext:
     return make_context(path, source, module_name, is_package)
 
 
-def make_context(path: Path, source: str, module_name: str, is_package: bool = False) -> ModuleContext:
-    tree = parse_source(source)
+def make_context(
+    path: Path, source: str, module_name: str, is_package: bool = False, parse: Parse = parse_source
+) -> ModuleContext:
+    tree = parse(source)
     try:
         return ModuleContext(path, source, tree, module_name, is_package)
     except RecursionError as error:
@@ -309,6 +313,8 @@ _job: _Job | None = None
 MAX_LOADS_PER_CHECK = 12
 #: parsed modules a process keeps for cross-file queries before it frees them
 MAX_PARSED_MODULES = 200
+#: files an editor session keeps the parsed statements of, for re-parsing their next version
+KEPT_PARSES = 16
 
 
 def _check_registered(item: tuple[Path, str]) -> tuple[Path, list[Diagnostic], list[RuleFailure]]:
@@ -505,9 +511,19 @@ class LiveProject:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.project = ProjectIndex(load_context)
+        self.project = ProjectIndex(self._load)
         self._modules: dict[Path, str] = {}
         self._paths: dict[str, Path] = {}
+        #: the files parsed most recently keep their statements: the next version of an edited
+        #: buffer re-parses only the top-level statements whose text changed
+        self._parsers: OrderedDict[Path, StatementParser] = OrderedDict()
+
+    def _load(self, path: Path, source: str, module_name: str) -> ModuleContext:
+        parser = self._parsers.pop(path, None) or StatementParser(parse_source)
+        self._parsers[path] = parser
+        while len(self._parsers) > KEPT_PARSES:
+            self._parsers.popitem(last=False)
+        return make_context(path, source, module_name, path.name == "__init__.py", parser.parse)
 
     def register_files(self, paths: Iterable[Path]) -> None:
         """Register files from disk (those already known keep their text); unreadable ones are skipped."""
