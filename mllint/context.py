@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -11,8 +10,9 @@ from typing import TYPE_CHECKING, TypeVar
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from mllint.incremental import python_statements
 from mllint.semantic.names import NameTable
-from mllint.semantic.scan import Binding, ModuleScan, ScopeTable, walk
+from mllint.semantic.scan import Binding, ModuleScan, ScopeTable, iter_children, walk
 
 if TYPE_CHECKING:
     from mllint.semantic.cfg import ControlFlowGraph
@@ -83,8 +83,25 @@ class ModuleContext:
         return None
 
     def walk(self, node: cst.CSTNode | None = None) -> Iterator[cst.CSTNode]:
-        """Every node below ``node`` (default: the module), skipping whitespace and punctuation."""
-        return walk(node if node is not None else self.tree)
+        """Every node below ``node`` (default: the module), itself included, in source order,
+        skipping whitespace and punctuation: a slice of the scan's pre-order, not a new walk."""
+        if node is None:
+            return iter(self._preorder)
+        start = self._order.get(node)
+        if start is None:  # not a node of this module's tree
+            return walk(node)
+        return iter(self._preorder[start : self._subtree_end(node)])
+
+    def _subtree_end(self, node: cst.CSTNode) -> int:
+        """The pre-order rank just past ``node``'s subtree: that of the next node not below it."""
+        current = node
+        while (parent := self.parents.get(current)) is not None:
+            siblings = iter_children(parent)
+            index = next(index for index, sibling in enumerate(siblings) if sibling is current)
+            if index + 1 < len(siblings):
+                return self._order[siblings[index + 1]]
+            current = parent
+        return len(self._preorder)
 
     @cached_property
     def _order(self) -> dict[cst.CSTNode, int]:
@@ -139,9 +156,8 @@ class ModuleContext:
     def _statement_lines(self) -> dict[cst.CSTNode, int] | None:
         """The line of each top-level statement, from CPython's parser (a fraction of the cost of
         libcst's position pass); None when its statements do not line up with libcst's."""
-        try:
-            body = ast.parse(self.source).body
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
+        body = python_statements(self.source)
+        if body is None:
             return None
         lines: dict[cst.CSTNode, int] = {}
         index = 0

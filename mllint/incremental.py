@@ -10,6 +10,7 @@ the module is joined from them. The joined tree prints back to exactly the same 
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -21,9 +22,8 @@ Parse = Callable[[str], cst.Module]
 def top_level_pieces(source: str) -> list[str] | None:
     """The text cut before each top-level statement that starts a line; None when CPython's
     parser refuses the text (the caller's full parse then reports why)."""
-    try:
-        body = ast.parse(source).body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    body = python_statements(source)
+    if body is None:
         return None
     # lines as CPython numbers them (``str.splitlines`` also breaks at form feeds and the like)
     *complete, rest = source.split("\n")
@@ -38,6 +38,15 @@ def top_level_pieces(source: str) -> list[str] | None:
         previous_end = statement.end_lineno or statement.lineno
     cuts.append(len(lines))
     return ["".join(lines[start:end]) for start, end in itertools.pairwise(cuts) if end > start]
+
+
+@functools.lru_cache(maxsize=2)  # a check asks twice: to cut the text in pieces, and for positions
+def python_statements(source: str) -> list[ast.stmt] | None:
+    """The top-level statements CPython's parser finds, None when it refuses the text."""
+    try:
+        return ast.parse(source).body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def join(pieces: list[cst.Module]) -> cst.Module:
