@@ -1,4 +1,5 @@
-"""The project index on real parses: call sites across modules, and their bound on large trees."""
+"""The project index on real parses: call sites across modules, their bound on large trees, and
+what the cache re-checks when a module changes."""
 
 from __future__ import annotations
 
@@ -56,3 +57,25 @@ def test_a_function_many_modules_call_is_followed_in_its_own_module_only() -> No
     assert not project.callers_known(info)
     # the importing modules were not parsed for the question
     assert set(project.modules) == {"helpers"}
+
+
+def helper_fingerprint_after_an_importer_changes(callers: int) -> tuple[str, str]:
+    project = project_with_callers(callers)
+    before = project.fingerprints()["helpers"]
+    project.replace_source("caller_0", textwrap.dedent(CALLER).replace("model.eval()", "model.train()"))
+    return before, project.fingerprints()["helpers"]
+
+
+def test_a_module_depends_on_the_modules_that_import_it() -> None:
+    before, after = helper_fingerprint_after_an_importer_changes(MAX_CALLER_MODULES)
+    assert before != after
+    assert project_with_callers(MAX_CALLER_MODULES).dependents("caller_0") == {"caller_0", "helpers"}
+
+
+def test_a_library_many_modules_import_does_not_depend_on_them() -> None:
+    # their calls are never followed into it: a change in one of them leaves its findings as they were
+    before, after = helper_fingerprint_after_an_importer_changes(MAX_CALLER_MODULES + 1)
+    assert before == after
+    project = project_with_callers(MAX_CALLER_MODULES + 1)
+    assert project.dependents("caller_0") == {"caller_0"}
+    assert project.dependents("helpers") == {"helpers", *(f"caller_{n}" for n in range(MAX_CALLER_MODULES + 1))}

@@ -2,7 +2,8 @@
 
 It answers "which modules can a module's findings depend on?" for the cache: a module's findings
 depend on what it imports (transitively: a model's base class lives two files away) and on the
-modules that import it (they bind its functions' parameters at their call sites).
+modules that import it (they bind its functions' parameters at their call sites), unless it is a
+library that many modules import.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def import_graph(modules: Iterable[tuple[str, str, bool]], resolve: Callable[[st
     return graph
 
 
-def dependency_fingerprints(graph: nx.DiGraph, content_hash: dict[str, str]) -> dict[str, str]:
+def dependency_fingerprints(graph: nx.DiGraph, content_hash: dict[str, str], max_importers: int) -> dict[str, str]:
     """For each module, a hash of its own text, of everything it imports transitively and of
-    its direct importers' texts: equal fingerprints mean equal findings."""
+    its direct importers' texts, unless more than ``max_importers`` import it (the project index
+    then follows no calls into it): equal fingerprints mean equal findings."""
     condensed = nx.condensation(graph)
     closure: dict[int, str] = {}
     for component in reversed(list(nx.topological_sort(condensed))):
@@ -73,7 +75,9 @@ def dependency_fingerprints(graph: nx.DiGraph, content_hash: dict[str, str]) -> 
     fingerprints = {}
     for module_name in graph.nodes:
         digest = hashlib.sha256(closure[mapping[module_name]].encode())
-        for importer in sorted(graph.predecessors(module_name)):
+        importers = sorted(graph.predecessors(module_name))
+        digest.update(str(len(importers)).encode())
+        for importer in importers if len(importers) <= max_importers else ():
             digest.update(content_hash[importer].encode())
         fingerprints[module_name] = digest.hexdigest()
     return fingerprints

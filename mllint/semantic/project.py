@@ -159,18 +159,24 @@ class ProjectIndex:
 
     def dependents(self, module_name: str) -> set[str]:
         """The modules whose findings may change when this one's text changes: itself, the modules
-        that import it (transitively) and those it imports directly (it binds their parameters),
-        the dependence that :func:`mllint.semantic.imports.dependency_fingerprints` hashes."""
+        that import it (transitively) and those it imports directly that are not libraries (it
+        binds their parameters), the dependence that
+        :func:`mllint.semantic.imports.dependency_fingerprints` hashes."""
         graph = self.import_graph
         if module_name not in graph:
             return {module_name}
-        return {module_name, *nx.ancestors(graph, module_name), *graph.successors(module_name)}
+        imported = [m for m in graph.successors(module_name) if len(self._importers(m)) <= MAX_CALLER_MODULES]
+        return {module_name, *nx.ancestors(graph, module_name), *imported}
+
+    def _importers(self, module_name: str) -> list[str]:
+        graph = self.import_graph
+        return [m for m in graph.predecessors(module_name) if m != module_name] if module_name in graph else []
 
     def fingerprints(self) -> dict[str, str]:
         """Per registered module, a hash that changes when anything its findings may depend on
         changes (see :mod:`mllint.semantic.imports`)."""
         hashes = {name: hashlib.sha256(source.encode()).hexdigest() for name, (_, source) in self._sources.items()}
-        return dependency_fingerprints(self.import_graph, hashes)
+        return dependency_fingerprints(self.import_graph, hashes, MAX_CALLER_MODULES)
 
     def source(self, module_name: str) -> str:
         return self._sources[module_name][1]
@@ -427,7 +433,7 @@ class ProjectIndex:
 
     def call_sites(self, function: FunctionInfo) -> list[tuple[ModuleContext, cst.Call]]:
         """Calls of a project function in its module and in the modules that import it; only those
-        of its own module when more than ``MAX_CALLER_MODULES`` others may call it (see
+        of its own module when more than ``MAX_CALLER_MODULES`` others import it (see
         :meth:`callers_known`)."""
         return self._sites(function)[0]
 
@@ -447,14 +453,12 @@ class ProjectIndex:
                 name = owner.node.name.value
             home = function.ctx.module_name
             # callers are the function's own module and the modules that import it
-            graph = self.import_graph
-            importers = [m for m in (graph.predecessors(home) if home in graph else ()) if m != home]
-            candidates = [m for m in [home, *importers] if name in self._sources[m][1]]
-            complete = len([m for m in candidates if m != home]) <= MAX_CALLER_MODULES
-            if not complete:
-                # a function many modules call: parsing them all for one file's question is what
-                # makes a large tree slow; its parameters are not followed past its own module
-                candidates = [m for m in candidates if m == home]
+            importers = self._importers(home)
+            # a module many others import is a library: parsing them all for one file's question
+            # is what makes a large tree slow, so its functions' parameters are not followed past
+            # it (and the cache need not re-check it when one of its importers changes)
+            complete = len(importers) <= MAX_CALLER_MODULES
+            candidates = [m for m in [home, *(importers if complete else ())] if name in self._sources[m][1]]
             sites = []
             for module_name in candidates:
                 ctx = self.load(module_name)
