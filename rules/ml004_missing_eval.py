@@ -274,16 +274,26 @@ def _is_model_call(ctx: ModuleContext, call: cst.Call) -> bool:
 
 
 def _is_own_submodule(ctx: ModuleContext, target: cst.BaseExpression) -> bool:
-    """``self.<attribute>...`` inside a method of a model class: a submodule, whose mode
-    ``model.eval()`` / ``model.train()`` of the whole model sets."""
-    root = target
-    while isinstance(root, (cst.Attribute, cst.Subscript)):
-        root = root.value
-    if root is target or not (isinstance(root, cst.Name) and root.value == "self"):
+    """``self.<attribute>...`` inside a method of a model class, or a local name taken from it
+    (``decoder = self.model.get_decoder()``): a submodule, whose mode ``model.eval()`` /
+    ``model.train()`` of the whole model sets."""
+    if not _rooted_at_self(ctx, target):
         return False
     class_node = ctx.enclosing_class(target)
     assert ctx.project is not None
     return class_node is not None and ctx.project.is_model_class(ctx.project.qualify(ctx, class_node))
+
+
+def _rooted_at_self(ctx: ModuleContext, expr: cst.BaseExpression, through_names: int = 2) -> bool:
+    root = expr
+    while isinstance(root, (cst.Attribute, cst.Subscript, cst.Call)):
+        root = root.func if isinstance(root, cst.Call) else root.value
+    if not isinstance(root, cst.Name):
+        return False
+    if root.value == "self":
+        return root is not expr
+    binding = ctx.reaching_binding(root) if through_names else None
+    return binding is not None and binding.kind == "assign" and _rooted_at_self(ctx, binding.value, through_names - 1)
 
 
 def _callers_set_eval(ctx: ModuleContext, function: cst.FunctionDef | None) -> bool:
