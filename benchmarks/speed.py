@@ -5,7 +5,8 @@
 
 Downloads the pinned wheels with pip (no dependencies), unpacks their Python sources, and prints
 for each: the bare libcst parse of every file (the floor, same number of processes), mllint cold
-(no cache), warm (cache, nothing changed), one file changed, ruff (if installed), with the ratios.
+(no cache), warm (cache, nothing changed), one file changed, ruff and TorchFix (where installed),
+and mllint's peak memory, with the ratios.
 It measures; it asserts nothing.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 DEFAULT_PACKAGES = (
     "transformers==5.23.0",
     "timm==1.0.31",
@@ -72,17 +75,36 @@ def timed(command: list[str]) -> float:
 
 
 def peak_memory_mb(command: list[str]) -> float | None:
-    """Peak resident memory of the command and its children, from GNU time when present."""
-    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
-    if gnu_time is None:
+    """Peak resident memory of the command's processes together (the parent and its workers),
+    sampled from /proc every 50 ms; None where there is no /proc. Pages a forked worker shares
+    with its parent count in each: an upper bound."""
+    if not Path("/proc/self/stat").exists():
         return None
-    completed = subprocess.run(
-        [gnu_time, "-f", "%M", *command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
-    )
-    try:
-        return int(completed.stderr.strip().splitlines()[-1]) / 1024
-    except (ValueError, IndexError):
-        return None
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        time.sleep(0.05)
+    return peak / 2**20
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of a process and its descendants."""
+    parent_of: dict[int, int] = {}
+    resident: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        pid = int(stat.parent.name)
+        parent_of[pid], resident[pid] = int(fields[1]), int(fields[21]) * PAGE_BYTES
+    tree, grew = {root}, True
+    while grew:
+        children = {pid for pid, parent in parent_of.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return sum(resident.get(pid, 0) for pid in tree)
 
 
 def touched(path: Path, command: list[str]) -> float:
@@ -116,7 +138,12 @@ def largest_leaf(source: Path, files: list[Path]) -> Path:
     return max(leaves or files, key=lambda path: path.stat().st_size)
 
 
-def measure(source: Path, jobs: int, report: Callable[[str], None]) -> None:
+def installed(tool: str) -> str | None:
+    """A tool on the PATH or beside this interpreter (a virtual environment not activated)."""
+    return shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
+
+
+def measure(source: Path, jobs: int, report: Callable[[str], None], torchfix_path: str | None = None) -> None:
     files = sorted(source.rglob("*.py"))
     lines = sum(len(path.read_bytes().splitlines()) for path in files)
     # a cache of its own: the default one sits at the root of whatever project encloses the corpus
@@ -132,9 +159,11 @@ def measure(source: Path, jobs: int, report: Callable[[str], None]) -> None:
     # largest file that no other file imports: only it is re-checked)
     core, leaf = max(files, key=lambda path: path.stat().st_size), largest_leaf(source, files)
     one_changed = {path: touched(path, mllint) for path in dict.fromkeys([core, leaf])}
-    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
-    ruff_command = [ruff, "check", "--no-cache", "--select", "ALL", "--exit-zero", "-q", str(source)] if ruff else None
-    ruff_time = timed(ruff_command) if ruff_command else None
+    ruff = installed("ruff")
+    ruff_command = [ruff, "check", "--no-cache", "--select", "ALL", "--exit-zero", "-q", str(source)]
+    ruff_time = timed(ruff_command) if ruff else None
+    torchfix = torchfix_path or installed("torchfix")
+    torchfix_time = timed([torchfix, "--jobs", str(jobs), str(source)]) if torchfix else None
     memory = peak_memory_mb([*mllint, "--no-cache"])
     shutil.rmtree(cache, ignore_errors=True)
 
@@ -147,8 +176,10 @@ def measure(source: Path, jobs: int, report: Callable[[str], None]) -> None:
         report(f"   mllint one changed   {seconds:8.1f} s   ({path.relative_to(source)})")
     if ruff_time is not None:
         report(f"   ruff --select ALL    {ruff_time:8.1f} s   mllint cold / ruff = {cold / ruff_time:.1f}x")
+    if torchfix_time is not None:
+        report(f"   torchfix             {torchfix_time:8.1f} s   torchfix / mllint cold = {torchfix_time / cold:.1f}x")
     if memory is not None:
-        report(f"   mllint peak memory   {memory:8.0f} MB")
+        report(f"   mllint peak memory   {memory:8.0f} MB   (all its processes together)")
 
 
 def main() -> int:
@@ -156,10 +187,11 @@ def main() -> int:
     parser.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES))
     parser.add_argument("--corpus", type=Path, default=Path(".bench-corpus"))
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--torchfix", help="TorchFix's command, when it is not on the PATH (pip install torchfix)")
     args = parser.parse_args()
     args.corpus.mkdir(parents=True, exist_ok=True)
     for package in args.packages:
-        measure(unpack(package, args.corpus), args.jobs, print)
+        measure(unpack(package, args.corpus), args.jobs, print, args.torchfix)
     return 0
 
 
