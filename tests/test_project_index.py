@@ -79,3 +79,31 @@ def test_a_library_many_modules_import_does_not_depend_on_them() -> None:
     project = project_with_callers(MAX_CALLER_MODULES + 1)
     assert project.dependents("caller_0") == {"caller_0"}
     assert project.dependents("helpers") == {"helpers", *(f"caller_{n}" for n in range(MAX_CALLER_MODULES + 1))}
+
+
+def test_an_element_of_a_tuple_another_module_returns_is_inferred_in_that_module() -> None:
+    project = ProjectIndex(load_context)
+    factory = """
+        from torch import nn as layers
+
+        class Net(layers.Module):
+            pass
+
+        def build():
+            return Net(), layers.CrossEntropyLoss()
+    """
+    train = """
+        from factory import build
+
+        model, criterion = build()
+        model
+        criterion
+    """
+    project.register("factory", Path("factory.py"), textwrap.dedent(factory))
+    project.register("train", Path("train.py"), textwrap.dedent(train))
+    ctx = project.load("train")
+    assert ctx is not None
+    model_use, criterion_use = (statement.body[0].value for statement in ctx.tree.body[-2:])
+    # ``Net`` and ``layers`` are names of factory.py, unknown in train.py
+    assert project.infer(ctx, model_use) == {"factory.Net"}
+    assert project.infer(ctx, criterion_use) == {"torch.nn.CrossEntropyLoss"}

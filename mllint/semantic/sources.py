@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.context import ModuleContext
-from mllint.semantic.values import argument, returned_element
+from mllint.semantic.values import argument, unpacked
 
 MAX_DEPTH = 8
 #: one step back: the module and the expression a value is taken from
@@ -100,7 +100,7 @@ def _name(ctx: ModuleContext, name: cst.Name) -> list[Step]:
             for binding in table.names[name.value]:
                 if binding.kind not in ("assign", "with"):
                     continue
-                element = _unpack(ctx, binding.value, binding.path)
+                element = unpacked(ctx, binding.value, binding.path)
                 if element is not None:
                     steps.append(element)
             return steps
@@ -109,28 +109,6 @@ def _name(ctx: ModuleContext, name: cst.Name) -> list[Step]:
         if _is_param(function, name.value):
             return _parameter(ctx, function, name.value)
         function = ctx.enclosing_function(function)
-
-
-def _unpack(ctx: ModuleContext, value: cst.BaseExpression, path: tuple[int, ...]) -> Step | None:
-    """The element of ``a, b = value`` that a target at ``path`` receives."""
-    for index in path:
-        if isinstance(value, (cst.Tuple, cst.List)) and index < len(value.elements):
-            value = value.elements[index].value
-        elif isinstance(value, cst.Call) and _is_prepare(value) and index < len(value.args):
-            value = value.args[index].value
-        elif isinstance(value, cst.Call):
-            element = returned_element(ctx, value, index)
-            if element is None:
-                return None
-            ctx, value = element
-        else:
-            return None
-    return ctx, value
-
-
-def _is_prepare(call: cst.Call) -> bool:
-    # ``accelerator.prepare(model, optimizer, loader)`` / ``fabric.setup_dataloaders(a, b)``
-    return isinstance(call.func, cst.Attribute) and call.func.attr.value in ("prepare", "setup_dataloaders")
 
 
 def _returned(ctx: ModuleContext, call: cst.Call) -> list[Step]:
@@ -181,7 +159,7 @@ def _self_attribute(ctx: ModuleContext, attribute: cst.Attribute) -> list[Step]:
         for method in info.methods.values() if info else ():
             table = info.ctx.scopes.get(method.node)  # type: ignore[union-attr]
             for binding in table.self_attributes.get(attribute.attr.value, []) if table else ():
-                element = _unpack(info.ctx, binding.value, binding.path)  # type: ignore[union-attr]
+                element = unpacked(info.ctx, binding.value, binding.path)  # type: ignore[union-attr]
                 if element is not None:
                     steps.append(element)
     return steps

@@ -131,32 +131,10 @@ class ValueInference:
         for binding in bindings:
             if binding.kind not in ("assign", "with"):
                 continue
-            value = self._unpack(ctx, binding.value, binding.path, depth)
-            if value is not None:
-                result |= self.infer(ctx, value, depth)
+            element = unpacked(ctx, binding.value, binding.path)
+            if element is not None:
+                result |= self.infer(*element, depth)
         return frozenset(result)
-
-    def _unpack(
-        self, ctx: ModuleContext, value: cst.BaseExpression, path: tuple[int, ...], depth: int
-    ) -> cst.BaseExpression | None:
-        for index in path:
-            if isinstance(value, (cst.Tuple, cst.List)) and index < len(value.elements):
-                value = value.elements[index].value
-            elif isinstance(value, cst.Call) and self._is_prepare(value) and index < len(value.args):
-                value = value.args[index].value
-            elif isinstance(value, cst.Call):
-                element = returned_element(ctx, value, index)
-                if element is None:
-                    return None
-                ctx, value = element
-            else:
-                return None
-        return value
-
-    @staticmethod
-    def _is_prepare(call: cst.Call) -> bool:
-        # ``accelerator.prepare(model, optimizer, loader)`` returns its arguments, wrapped
-        return isinstance(call.func, cst.Attribute) and call.func.attr.value == "prepare"
 
     def _receiver_class(self, ctx: ModuleContext, function: cst.FunctionDef, name: str) -> str | None:
         """``self`` in a method: an instance of the enclosing class."""
@@ -253,6 +231,32 @@ def may_pass(call: cst.Call, name: str, position: int) -> bool:
         if arg.keyword is None:
             positional += 1
     return positional > position
+
+
+def unpacked(
+    ctx: ModuleContext, value: cst.BaseExpression, path: tuple[int, ...]
+) -> tuple[ModuleContext, cst.BaseExpression] | None:
+    """The element of ``a, b = value`` that a target at ``path`` receives, and the module it is
+    written in: through tuples and lists, the arguments of calls that hand them back wrapped, and
+    the tuples project functions return."""
+    for index in path:
+        if isinstance(value, (cst.Tuple, cst.List)) and index < len(value.elements):
+            value = value.elements[index].value
+        elif isinstance(value, cst.Call) and _returns_its_arguments(value) and index < len(value.args):
+            value = value.args[index].value
+        elif isinstance(value, cst.Call):
+            element = returned_element(ctx, value, index)
+            if element is None:
+                return None
+            ctx, value = element
+        else:
+            return None
+    return ctx, value
+
+
+def _returns_its_arguments(call: cst.Call) -> bool:
+    # ``accelerator.prepare(model, optimizer, loader)`` / ``fabric.setup_dataloaders(a, b)``
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value in ("prepare", "setup_dataloaders")
 
 
 def returned_element(ctx: ModuleContext, call: cst.Call, index: int) -> tuple[ModuleContext, cst.BaseExpression] | None:
