@@ -19,6 +19,25 @@ def test_imported_names() -> None:
     assert imported_names(source, "p.q.m", False) == {"os.path", "numpy", "p.q.a", "p.q.a.x", "p.q.a.y", "p", "p.b"}
 
 
+def test_imported_names_where_import_is_also_a_word() -> None:
+    source = (
+        "import importlib  # import me\n"
+        'x = "import nothing"\n'
+        "    from .importer import (load,\n"
+        "        save)  # an import comment\n"
+        "if x: import reimport\n"
+        "from . import sibling"
+    )
+    assert imported_names(source, "p.m", False) == {
+        "importlib",
+        "p.importer",
+        "p.importer.load",
+        "p.importer.save",
+        "p",
+        "p.sibling",
+    }
+
+
 def lint(capsys: pytest.CaptureFixture[str], *args: str) -> list[tuple[str, int, str]]:
     main(["check", "--output-format", "json", *args])
     return sorted(
