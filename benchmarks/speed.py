@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
-import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,6 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 DEFAULT_PACKAGES = (
     "transformers==5.23.0",
     "timm==1.0.31",
@@ -75,36 +73,40 @@ def timed(command: list[str]) -> float:
 
 
 def peak_memory_mb(command: list[str]) -> float | None:
-    """Peak resident memory of the command's processes together (the parent and its workers),
-    sampled from /proc every 50 ms; None where there is no /proc. Pages a forked worker shares
-    with its parent count in each: an upper bound."""
-    if not Path("/proc/self/stat").exists():
+    """Peak memory of the command's processes together (the parent and its workers), sampled
+    from /proc every 50 ms; None where there is no /proc. Each process counts its proportional
+    set size: a page a forked worker shares with its parent counts once, split between them."""
+    if not Path("/proc/self/smaps_rollup").exists():
         return None
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     while process.poll() is None:
-        peak = max(peak, _tree_rss(process.pid))
+        peak = max(peak, sum(_proportional_kb(pid) for pid in _process_tree(process.pid)))
         time.sleep(0.05)
-    return peak / 2**20
+    return peak / 1024
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of a process and its descendants."""
+def _process_tree(root: int) -> set[int]:
+    """A process and its descendants."""
     parent_of: dict[int, int] = {}
-    resident: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
-        except (OSError, IndexError):
-            continue  # the process ended meanwhile
-        pid = int(stat.parent.name)
-        parent_of[pid], resident[pid] = int(fields[1]), int(fields[21]) * PAGE_BYTES
+        with contextlib.suppress(OSError, IndexError):  # a process that ended meanwhile
+            # the parent's pid follows the command name, which may hold spaces and parentheses
+            parent_of[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
     tree, grew = {root}, True
     while grew:
         children = {pid for pid, parent in parent_of.items() if parent in tree} - tree
         tree |= children
         grew = bool(children)
-    return sum(resident.get(pid, 0) for pid in tree)
+    return tree
+
+
+def _proportional_kb(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
 
 
 def touched(path: Path, command: list[str]) -> float:
@@ -179,7 +181,7 @@ def measure(source: Path, jobs: int, report: Callable[[str], None], torchfix_pat
     if torchfix_time is not None:
         report(f"   torchfix             {torchfix_time:8.1f} s   torchfix / mllint cold = {torchfix_time / cold:.1f}x")
     if memory is not None:
-        report(f"   mllint peak memory   {memory:8.0f} MB   (all its processes together)")
+        report(f"   mllint peak memory   {memory:8.0f} MB   (all its processes, proportional set size)")
 
 
 def main() -> int:
