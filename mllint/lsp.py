@@ -29,13 +29,19 @@ from mllint.config import ConfigError, Settings, discover, override
 from mllint.diagnostics import INVALID_FILE_CODE, Diagnostic, Position, RuleFailure
 from mllint.discovery import discover_files
 from mllint.noqa import noqa_edit
+from mllint.notebook import Notebook, join_cells
 from mllint.registry import rule_by_code, selected_rules
 from mllint.rule import Rule
-from mllint.runner import LiveProject, SourceError, read_module
+from mllint.runner import LiveProject, SourceError, in_cells, read_module
 
 T = TypeVar("T")
 
 SOURCE = "mllint"
+#: notebooks whose Python cells the server diagnoses, as one program in cell order (as the CLI does)
+NOTEBOOK_SYNC = lsp.NotebookDocumentSyncOptions(
+    notebook_selector=[lsp.NotebookDocumentFilterWithCells(cells=[lsp.NotebookCellLanguage(language="python")])],
+    save=True,
+)
 CONFIG_FILE = "pyproject.toml"
 SEVERITIES = {
     "error": lsp.DiagnosticSeverity.Error,
@@ -162,7 +168,12 @@ def hover_text(rule: type[Rule]) -> str:
 
 class MllintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__(SOURCE, __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            SOURCE,
+            __version__,
+            text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental,
+            notebook_document_sync=NOTEBOOK_SYNC,
+        )
         self.root = Path.cwd()
         self.options = ClientOptions()
         self.rules: list[type[Rule]] = []
@@ -193,22 +204,40 @@ class MllintServer(LanguageServer):
 
     def path_of(self, uri: str) -> Path | None:
         """The file of a Python document, None for other documents."""
-        if not uri.startswith("file:"):
+        if not uri.startswith("file:") or self.workspace.get_notebook_document(cell_uri=uri) is not None:
             return None
-        document = self.workspace.text_documents.get(uri)
         fs_path = to_fs_path(uri)
         if fs_path is None:
             return None
         path = Path(fs_path)
+        if self.workspace.get_notebook_document(notebook_uri=uri) is not None:
+            return path
+        document = self.workspace.text_documents.get(uri)
         is_python = path.suffix == ".py" or (document is not None and document.language_id == "python")
         return path if is_python else None
+
+    def buffer(self, uri: str) -> tuple[str, int | None] | None:
+        """The unsaved text of an open document and its version; for a notebook, its code cells
+        joined into one program."""
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        if notebook is not None:
+            return self.joined(notebook).source, notebook.version
+        document = self.workspace.text_documents.get(uri)
+        return (document.source, document.version) if document is not None else None
+
+    def joined(self, notebook: lsp.NotebookDocument) -> Notebook:
+        cells = [
+            self.workspace.get_text_document(cell.document).source if cell.kind == lsp.NotebookCellKind.Code else None
+            for cell in notebook.cells
+        ]
+        return join_cells(cells, {})
 
     def open_uris(self, paths: Iterable[Path] | None = None) -> set[str]:
         """The open Python documents (of ``paths`` only, when given)."""
         wanted = None if paths is None else set(paths)
         return {
             uri
-            for uri in self.workspace.text_documents
+            for uri in [*self.workspace.text_documents, *self.workspace.notebook_documents]
             if (path := self.path_of(uri)) is not None and (wanted is None or path in wanted)
         }
 
@@ -330,11 +359,10 @@ class MllintServer(LanguageServer):
         assert live is not None
         changes = []
         for uri in sorted(self._dirty):
-            document = self.workspace.text_documents.get(uri)
-            path = self.path_of(uri)
-            if document is not None and path is not None:
-                changes.append((path, document.source))
-                self._synced[uri] = document.version
+            buffer, path = self.buffer(uri), self.path_of(uri)
+            if buffer is not None and path is not None:
+                changes.append((path, buffer[0]))
+                self._synced[uri] = buffer[1]
         self._dirty.clear()
         affected = await self.on_worker(self._apply_changes, live, changes)
         return self.open_uris(affected)
@@ -360,37 +388,47 @@ class MllintServer(LanguageServer):
         if live is None or path is None:
             return report
         diagnostics, report.failures = live.check(path, self.rules)
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        if notebook is not None:
+            in_cells(diagnostics, self.joined(notebook))
         codec = self.workspace.position_codec
-        sources: dict[Path, list[str]] = {}
+        sources: dict[tuple[Path, int | None], tuple[str, list[str]]] = {}
 
-        def lines(of: Path) -> list[str]:
-            if of not in sources:
-                sources[of] = lines_of(live.source(of) or "")
-            return sources[of]
+        def where(of: Path, cell: int | None) -> tuple[str, list[str]]:
+            """The URI and the lines of a file, or of a cell of the open notebook."""
+            if (of, cell) not in sources:
+                if cell is not None and of == path and notebook is not None:
+                    cell_uri = notebook.cells[cell - 1].document
+                    sources[of, cell] = cell_uri, lines_of(self.workspace.get_text_document(cell_uri).source)
+                else:
+                    sources[of, cell] = from_fs_path(str(of)) or of.as_uri(), lines_of(live.source(of) or "")
+            return sources[of, cell]
 
         capabilities = self.client_capabilities.text_document
         published = capabilities.publish_diagnostics if capabilities else None
         with_related = bool(published and published.related_information) or self.pull
         for diagnostic in diagnostics:
-            report.items.append((diagnostic, self.to_lsp(diagnostic, codec, lines, with_related)))
+            report.items.append((diagnostic, self.to_lsp(diagnostic, codec, where, with_related)))
         return report
 
     def to_lsp(
-        self, diagnostic: Diagnostic, codec: PositionCodec, lines: Callable[[Path], list[str]], with_related: bool
+        self,
+        diagnostic: Diagnostic,
+        codec: PositionCodec,
+        where: Callable[[Path, int | None], tuple[str, list[str]]],
+        with_related: bool,
     ) -> lsp.Diagnostic:
         message = diagnostic.message
         related = []
         for note in diagnostic.related:
             if with_related:
-                where = lsp.Location(
-                    uri=from_fs_path(str(note.path)) or note.path.as_uri(),
-                    range=client_range(codec, lines(note.path), note.start, note.end),
-                )
-                related.append(lsp.DiagnosticRelatedInformation(location=where, message=note.message))
+                note_uri, note_lines = where(note.path, note.cell)
+                location = lsp.Location(note_uri, client_range(codec, note_lines, note.start, note.end))
+                related.append(lsp.DiagnosticRelatedInformation(location=location, message=note.message))
             else:
                 message += f"\nnote: {note.path.name}:{note.start.row}:{note.start.column}: {note.message}"
         return lsp.Diagnostic(
-            range=client_range(codec, lines(diagnostic.path), diagnostic.start, diagnostic.end),
+            range=client_range(codec, where(diagnostic.path, diagnostic.cell)[1], diagnostic.start, diagnostic.end),
             message=message,
             severity=SEVERITIES.get(diagnostic.severity, lsp.DiagnosticSeverity.Error),
             code=diagnostic.code,
@@ -414,13 +452,21 @@ class MllintServer(LanguageServer):
         return report
 
     async def publish(self, uri: str) -> None:
-        if uri not in self.workspace.text_documents:
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        if uri not in self.workspace.text_documents and notebook is None:
             return
         report = await self.check(uri)
+        if notebook is None:
+            self.publish_items(uri, [item for _, item in report.items], report.version)
+            return
+        for number, cell in enumerate(notebook.cells, start=1):
+            if cell.kind == lsp.NotebookCellKind.Code:
+                version = self.workspace.get_text_document(cell.document).version
+                self.publish_items(cell.document, cell_items(report, number), version)
+
+    def publish_items(self, uri: str, items: list[lsp.Diagnostic], version: int | None = None) -> None:
         self.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(
-                uri=uri, diagnostics=[item for _, item in report.items], version=report.version
-            )
+            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=items, version=version)
         )
 
     def refresh_pulled(self) -> None:
@@ -430,13 +476,20 @@ class MllintServer(LanguageServer):
             self.workspace_diagnostic_refresh(None)
 
     async def pulled(self, uri: str) -> lsp.RelatedFullDocumentDiagnosticReport:
+        """Diagnostics a client asks for: of a document, or of one cell of an open notebook."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        checked = notebook.uri if notebook is not None else uri
         try:
-            others = await self.sync_buffers() - {uri}
+            others = await self.sync_buffers() - {checked}
             async with self._lock:
-                report = await self.check(uri)
+                report = await self.check(checked)
             if others:
                 self.refresh_pulled()
-            items = [item for _, item in report.items]
+            if notebook is None:
+                items = [item for _, item in report.items]
+            else:
+                number = next(n for n, cell in enumerate(notebook.cells, start=1) if cell.document == uri)
+                items = cell_items(report, number)
         except Exception:  # noqa: BLE001 - an engine error must not stop the server
             self.log_exception("checking")
             items = []
@@ -499,6 +552,11 @@ class MllintServer(LanguageServer):
                 if action is not None:
                     actions.append(action)
         return actions
+
+
+def cell_items(report: Report, number: int) -> list[lsp.Diagnostic]:
+    """A notebook's diagnostics in its cell ``number`` (1-based, every cell counted)."""
+    return [item for diagnostic, item in report.items if diagnostic.cell == number]
 
 
 def _key(span: lsp.Range) -> tuple[int, int, int, int]:
@@ -567,9 +625,34 @@ def create_server() -> MllintServer:
         if path is None:
             return
         if not ls.pull:
-            ls.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+            ls.publish_items(uri, [])
         # the buffer is gone: the disk copy is the module again
         await ls.file_changed_on_disk(path, deleted=False)
+
+    @server.feature(lsp.NOTEBOOK_DOCUMENT_DID_OPEN)
+    async def notebook_opened(ls: MllintServer, params: lsp.DidOpenNotebookDocumentParams) -> None:
+        await ls.buffer_changed(params.notebook_document.uri)
+
+    @server.feature(lsp.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    async def notebook_changed(ls: MllintServer, params: lsp.DidChangeNotebookDocumentParams) -> None:
+        await ls.buffer_changed(params.notebook_document.uri, typing=True)
+
+    @server.feature(lsp.NOTEBOOK_DOCUMENT_DID_SAVE)
+    async def notebook_saved(ls: MllintServer, params: lsp.DidSaveNotebookDocumentParams) -> None:
+        await ls.buffer_changed(params.notebook_document.uri)
+
+    @server.feature(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    async def notebook_closed(ls: MllintServer, params: lsp.DidCloseNotebookDocumentParams) -> None:
+        uri = params.notebook_document.uri
+        ls._dirty.discard(uri)
+        ls.reports.pop(uri, None)
+        if not ls.pull:
+            for cell in params.cell_text_documents:
+                ls.publish_items(cell.uri, [])
+        fs_path = to_fs_path(uri)
+        if fs_path is not None:
+            # the notebook is closed: its file on disk is the module again
+            await ls.file_changed_on_disk(Path(fs_path), deleted=False)
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     async def watched_files(ls: MllintServer, params: lsp.DidChangeWatchedFilesParams) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: a line of IPython syntax: magics (``%``, ``%%``), shell escapes (``!``), help (``?``)
@@ -46,10 +47,9 @@ class Notebook:
         return self.cells[index], row - self.first_rows[index] + 1
 
 
-def _cell_lines(cell: dict) -> list[str]:
+def _cell_text(cell: dict) -> str:
     source = cell.get("source", "")
-    text = "".join(source) if isinstance(source, list) else str(source)
-    return text.splitlines()
+    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def mask_line(line: str) -> str:
@@ -77,13 +77,23 @@ def parse_notebook(data: bytes) -> Notebook:
         raise NotebookError(f"not a valid notebook (invalid JSON: {error})") from error
     if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
         raise NotebookError("not a valid notebook (no list of cells)")
+    code = [
+        _cell_text(cell) if isinstance(cell, dict) and cell.get("cell_type") == "code" else None
+        for cell in document["cells"]
+    ]
+    return join_cells(code, document)
+
+
+def join_cells(cells: Sequence[str | None], document: dict) -> Notebook:
+    """The code cells' texts (None for the other cells, which count in the numbering) joined into
+    one program, in order, IPython syntax masked."""
     lines: list[str] = []
-    cells: list[int] = []
+    numbers: list[int] = []
     first_rows: list[int] = []
-    for number, cell in enumerate(document["cells"], start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+    for number, text in enumerate(cells, start=1):
+        if text is None:
             continue
-        cells.append(number)
+        numbers.append(number)
         first_rows.append(len(lines) + 1)
-        lines.extend(_mask_cell(_cell_lines(cell)))
-    return Notebook("\n".join(lines) + "\n" if lines else "", tuple(cells), tuple(first_rows), document)
+        lines.extend(_mask_cell(text.splitlines()))
+    return Notebook("\n".join(lines) + "\n" if lines else "", tuple(numbers), tuple(first_rows), document)

@@ -426,3 +426,75 @@ async def test_exit_without_shutdown_is_an_error(bare_client: LanguageClient) ->
     bare_client.exit(None)
     assert bare_client._server is not None
     assert await asyncio.wait_for(bare_client._server.wait(), TIMEOUT) == 1
+
+
+NOTEBOOK_CELLS = [
+    "import torch.nn.functional as F\nfrom torch import nn\n\ncriterion = nn.CrossEntropyLoss()\n",
+    "Training, one step:",  # a markdown cell: counted, not checked
+    "def train_step(model, x, y):\n    probs = F.softmax(model(x), dim=1)\n    return criterion(probs, y)\n",
+]
+
+
+def open_notebook(client: LanguageClient, path: Path) -> tuple[str, list[str]]:
+    """Open a notebook of NOTEBOOK_CELLS as an editor does (notebookDocument/didOpen); its URI and its cells'."""
+    uri = path.as_uri()
+    cell_uris = [f"vscode-notebook-cell:{path}#cell{n}" for n in range(len(NOTEBOOK_CELLS))]
+    kinds = [lsp.NotebookCellKind.Code, lsp.NotebookCellKind.Markup, lsp.NotebookCellKind.Code]
+    languages = ["python", "markdown", "python"]
+    client.notebook_document_did_open(
+        lsp.DidOpenNotebookDocumentParams(
+            notebook_document=lsp.NotebookDocument(
+                uri=uri,
+                notebook_type="jupyter-notebook",
+                version=1,
+                cells=[lsp.NotebookCell(kind=kind, document=cell) for kind, cell in zip(kinds, cell_uris, strict=True)],
+            ),
+            cell_text_documents=[
+                lsp.TextDocumentItem(uri=cell, language_id=language, version=1, text=text)
+                for cell, language, text in zip(cell_uris, languages, NOTEBOOK_CELLS, strict=True)
+            ],
+        )
+    )
+    return uri, cell_uris
+
+
+@pytest.mark.asyncio
+async def test_notebook_cells_are_checked_as_one_program(client: LanguageClient, workspace: Path) -> None:
+    uri, (imports, _, training) = open_notebook(client, workspace / "train.ipynb")
+    # the loss is defined in the first cell and fed softmax output in the third
+    [diagnostic] = await published(client, training, has("ML001"))
+    assert diagnostic.range.start.line == 2
+    await published(client, imports, has())  # the first cell is published too, empty
+    # an edit of the third cell, as the editor sends it, clears it
+    fixed = NOTEBOOK_CELLS[2].replace("F.softmax(model(x), dim=1)", "model(x)")
+    client.notebook_document_did_change(
+        lsp.DidChangeNotebookDocumentParams(
+            notebook_document=lsp.VersionedNotebookDocumentIdentifier(uri=uri, version=2),
+            change=lsp.NotebookDocumentChangeEvent(
+                cells=lsp.NotebookDocumentCellChanges(
+                    text_content=[
+                        lsp.NotebookDocumentCellContentChanges(
+                            document=lsp.VersionedTextDocumentIdentifier(uri=training, version=2),
+                            changes=[lsp.TextDocumentContentChangeWholeDocument(text=fixed)],
+                        )
+                    ]
+                )
+            ),
+        )
+    )
+    await published(client, training, has())
+
+
+@pytest.mark.asyncio
+async def test_a_notebook_cells_diagnostics_are_pulled(pull_client: LanguageClient, workspace: Path) -> None:
+    _, (imports, _, training) = open_notebook(pull_client, workspace / "train.ipynb")
+
+    async def pull(cell: str) -> list[str]:
+        report = await pull_client.text_document_diagnostic_async(
+            lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=cell))
+        )
+        assert isinstance(report, lsp.RelatedFullDocumentDiagnosticReport)
+        return codes(report.items)
+
+    assert await pull(training) == ["ML001"]
+    assert await pull(imports) == []
