@@ -503,6 +503,18 @@ class MllintServer(LanguageServer):
         affected = await self.on_worker(self._reread, self.live, path, deleted)
         await self.documents_changed(self.open_uris(affected))
 
+    async def document_closed(self, uri: str, path: Path | None, shown_in: list[str]) -> None:
+        """A document or notebook was closed: its diagnostics (shown in ``shown_in``, its cells for
+        a notebook) are cleared, and its file on disk is the module again."""
+        self._dirty.discard(uri)
+        self.reports.pop(uri, None)
+        if path is None:
+            return
+        if not self.pull:
+            for shown in shown_in:
+                self.publish_items(shown, [])
+        await self.file_changed_on_disk(path, deleted=False)
+
     def _reread(self, live: LiveProject, path: Path, deleted: bool) -> set[Path]:
         if not deleted and path.is_file() and self._is_linted(live, path):
             try:
@@ -619,15 +631,7 @@ def create_server() -> MllintServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     async def did_close(ls: MllintServer, params: lsp.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        path = ls.path_of(uri)
-        ls._dirty.discard(uri)
-        ls.reports.pop(uri, None)
-        if path is None:
-            return
-        if not ls.pull:
-            ls.publish_items(uri, [])
-        # the buffer is gone: the disk copy is the module again
-        await ls.file_changed_on_disk(path, deleted=False)
+        await ls.document_closed(uri, ls.path_of(uri), [uri])
 
     @server.feature(lsp.NOTEBOOK_DOCUMENT_DID_OPEN)
     async def notebook_opened(ls: MllintServer, params: lsp.DidOpenNotebookDocumentParams) -> None:
@@ -644,15 +648,9 @@ def create_server() -> MllintServer:
     @server.feature(lsp.NOTEBOOK_DOCUMENT_DID_CLOSE)
     async def notebook_closed(ls: MllintServer, params: lsp.DidCloseNotebookDocumentParams) -> None:
         uri = params.notebook_document.uri
-        ls._dirty.discard(uri)
-        ls.reports.pop(uri, None)
-        if not ls.pull:
-            for cell in params.cell_text_documents:
-                ls.publish_items(cell.uri, [])
         fs_path = to_fs_path(uri)
-        if fs_path is not None:
-            # the notebook is closed: its file on disk is the module again
-            await ls.file_changed_on_disk(Path(fs_path), deleted=False)
+        cells = [cell.uri for cell in params.cell_text_documents]
+        await ls.document_closed(uri, Path(fs_path) if fs_path is not None else None, cells)
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     async def watched_files(ls: MllintServer, params: lsp.DidChangeWatchedFilesParams) -> None:

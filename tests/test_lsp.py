@@ -140,6 +140,15 @@ def codes(diagnostics: Sequence[lsp.Diagnostic]) -> list[str]:
     return sorted(str(d.code) for d in diagnostics)
 
 
+async def pulled_codes(client: LanguageClient, uri: str) -> list[str]:
+    """The codes of the diagnostics the client pulls for ``uri`` (textDocument/diagnostic)."""
+    report = await client.text_document_diagnostic_async(
+        lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+    )
+    assert isinstance(report, lsp.RelatedFullDocumentDiagnosticReport)
+    return codes(report.items)
+
+
 def has(*wanted: str) -> Callable[[Sequence[lsp.Diagnostic]], bool]:
     return lambda diagnostics: codes(diagnostics) == sorted(wanted)
 
@@ -393,23 +402,16 @@ async def test_pull_diagnostics(pull_client: LanguageClient, workspace: Path) ->
     models, train = workspace / "pkg" / "models.py", workspace / "pkg" / "train.py"
     train_uri = open_document(client, train)
 
-    async def pull(uri: str) -> list[str]:
-        report = await client.text_document_diagnostic_async(
-            lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
-        )
-        assert isinstance(report, lsp.RelatedFullDocumentDiagnosticReport)
-        return codes(report.items)
-
-    assert await pull(train_uri) == ["ML001"]
+    assert await pulled_codes(client, train_uri) == ["ML001"]
     models_text = models.read_text()
     models_uri = open_document(client, models, models_text)
-    assert await pull(models_uri) == []
+    assert await pulled_codes(client, models_uri) == []
     refreshed = client.diagnostic_refresh_count
     replace_all(client, models_uri, 2, models_text.replace("F.softmax(self.body(x), dim=-1)", "self.body(x)"))
-    assert await pull(models_uri) == []
+    assert await pulled_codes(client, models_uri) == []
     # the change concerns the open train.py: the client is asked to pull again, and gets the new answer
     assert client.diagnostic_refresh_count > refreshed
-    assert await pull(train_uri) == []
+    assert await pulled_codes(client, train_uri) == []
     assert train_uri not in client.diagnostics  # nothing pushed to a pulling client
 
 
@@ -488,13 +490,5 @@ async def test_notebook_cells_are_checked_as_one_program(client: LanguageClient,
 @pytest.mark.asyncio
 async def test_a_notebook_cells_diagnostics_are_pulled(pull_client: LanguageClient, workspace: Path) -> None:
     _, (imports, _, training) = open_notebook(pull_client, workspace / "train.ipynb")
-
-    async def pull(cell: str) -> list[str]:
-        report = await pull_client.text_document_diagnostic_async(
-            lsp.DocumentDiagnosticParams(text_document=lsp.TextDocumentIdentifier(uri=cell))
-        )
-        assert isinstance(report, lsp.RelatedFullDocumentDiagnosticReport)
-        return codes(report.items)
-
-    assert await pull(training) == ["ML001"]
-    assert await pull(imports) == []
+    assert await pulled_codes(pull_client, training) == ["ML001"]
+    assert await pulled_codes(pull_client, imports) == []
