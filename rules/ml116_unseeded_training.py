@@ -9,6 +9,7 @@ import libcst as cst
 from mllint.context import ModuleContext
 from mllint.rule import Finding, Rule
 from mllint.semantic import knowledge
+from mllint.semantic.names import called_name
 from mllint.semantic.training import loop_trains
 
 #: how deep calls into project functions are searched for a seeding call
@@ -113,7 +114,9 @@ def _seeds(ctx: ModuleContext, calls: list[cst.Call], seen: set[str], depth: int
 
     assert ctx.project is not None
     for call in calls:
-        if "seed" in _called_name(call).lower():
+        # any API named after seeding counts (``torch.manual_seed``, ``set_seed``, ``rng.seed``):
+        # the rule stays quiet when a seed may be set
+        if "seed" in (called_name(call) or "").lower():
             return True
         if depth >= MAX_DEPTH:
             continue
@@ -124,12 +127,3 @@ def _seeds(ctx: ModuleContext, calls: list[cst.Call], seen: set[str], depth: int
             if _seeds(callee.ctx, inner, seen, depth + 1):
                 return True
     return False
-
-
-def _called_name(call: cst.Call) -> str:
-    """``torch.manual_seed``, ``set_seed``, ``rng.seed``: the function a call names, as written
-    (any API named after seeding counts: the rule stays quiet when a seed may be set)."""
-    func = call.func
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return func.value if isinstance(func, cst.Name) else ""

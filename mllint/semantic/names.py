@@ -22,6 +22,16 @@ def dotted_name(expr: cst.BaseExpression) -> str | None:
     return ".".join(reversed(parts))
 
 
+def called_name(call: cst.Call) -> str | None:
+    """The name a call calls: ``f`` for ``f(...)``, ``step`` for ``opt.step(...)``."""
+    func = call.func
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
+
+
 def _module_path(node: cst.BaseExpression | None) -> str:
     return dotted_name(node) or "" if node is not None else ""
 

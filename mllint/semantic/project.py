@@ -22,6 +22,7 @@ import networkx as nx
 from mllint.context import ModuleContext
 from mllint.semantic import knowledge
 from mllint.semantic.imports import dependency_fingerprints, import_graph, imported_names
+from mllint.semantic.names import called_name
 from mllint.semantic.values import ValueInference
 
 
@@ -50,15 +51,6 @@ class ClassInfo:
 #: modules besides its own that may call a function, past which its call sites are not looked for
 MAX_CALLER_MODULES = 8
 _DEFINITION = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+(\w+)", re.M)
-
-
-def _called_name(call: cst.Call) -> str | None:
-    func = call.func
-    if isinstance(func, cst.Name):
-        return func.value
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return None
 
 
 class ProjectIndex:
@@ -383,7 +375,7 @@ class ProjectIndex:
     def resolve_callee(self, ctx: ModuleContext, call: cst.Call) -> FunctionInfo | ClassInfo | None:
         """The project function or class a call invokes, when the index can tell."""
         func = call.func
-        called = _called_name(call)
+        called = called_name(call)
         if called is None or not self.defines(called):
             return None
         qualname = ctx.qualname(func)
@@ -475,7 +467,7 @@ class ProjectIndex:
         if table is None:
             table = self._calls_by_name[ctx.module_name] = {}
             for call in ctx.calls:
-                called = _called_name(call)
+                called = called_name(call)
                 if called is not None:
                     table.setdefault(called, []).append(call)
         return table.get(name, [])

@@ -16,7 +16,7 @@ import libcst as cst
 from mllint.context import ModuleContext
 from mllint.semantic import knowledge
 from mllint.semantic.cfg import ControlFlowGraph, Node
-from mllint.semantic.names import dotted_name
+from mllint.semantic.names import called_name, dotted_name
 from mllint.semantic.scan import walk
 
 
@@ -55,12 +55,6 @@ def _receiver(call: cst.Call) -> cst.BaseExpression | None:
     return call.func.value if isinstance(call.func, cst.Attribute) else None
 
 
-def _method(call: cst.Call) -> str | None:
-    if isinstance(call.func, cst.Attribute):
-        return call.func.attr.value
-    return call.func.value if isinstance(call.func, cst.Name) else None
-
-
 def _text(ctx: ModuleContext, expr: cst.BaseExpression | None) -> str | None:
     if expr is None:
         return None
@@ -87,12 +81,12 @@ def _kinds_of(ctx: ModuleContext, expr: cst.BaseExpression) -> tuple[bool, bool,
 
 def _is_scaled(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
     """``scaler.scale(loss)``: the receiver of a backward under automatic mixed precision."""
-    return isinstance(expr, cst.Call) and _method(expr) == "scale" and _receiver(expr) is not None
+    return isinstance(expr, cst.Call) and called_name(expr) == "scale" and _receiver(expr) is not None
 
 
 def call_events(ctx: ModuleContext, call: cst.Call) -> list[Event]:
     """The events of one call, not looking into project functions."""
-    method = _method(call)
+    method = called_name(call)
     receiver = _receiver(call)
     qualname = ctx.qualname(call.func) or ""
     if method == "backward":
@@ -130,7 +124,7 @@ def call_events(ctx: ModuleContext, call: cst.Call) -> list[Event]:
 def backward_operand(ctx: ModuleContext, call: cst.Call) -> cst.BaseExpression | None:
     """The tensor a BACKWARD call backpropagates: ``loss`` in ``loss.backward()``,
     ``scaler.scale(loss).backward()``, ``accelerator.backward(loss)`` or ``manual_backward(loss)``."""
-    if _method(call) == "backward" and _receiver(call) is not None and not call.args:
+    if called_name(call) == "backward" and _receiver(call) is not None and not call.args:
         receiver = _receiver(call)
         if _is_scaled(ctx, receiver) and receiver.args:  # type: ignore[arg-type, union-attr]
             return receiver.args[0].value  # type: ignore[union-attr]
