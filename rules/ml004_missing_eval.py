@@ -20,6 +20,7 @@ from mllint.semantic.training import (
     graph_events,
     has_mode_dependent_layers,
     is_no_grad,
+    last_mode,
     without_grad,
 )
 
@@ -103,11 +104,6 @@ def _may_concern_modes(ctx: ModuleContext, owner: cst.FunctionDef | None) -> boo
     return any(without_grad(ctx, call) for call in calls)
 
 
-def _last_mode(events: list[Event]) -> Kind | None:
-    modes = [e.kind for e in events if e.kind in (Kind.EVAL, Kind.TRAIN)]
-    return modes[-1] if modes else None
-
-
 def _mode_not_restored(ctx: ModuleContext, cfg: ControlFlowGraph, events: dict[Node, list[Event]]) -> Iterator[Finding]:
     """An evaluation in the training loop, then the next training step with no ``train()`` between."""
     reported: set[cst.CSTNode] = set()
@@ -118,7 +114,7 @@ def _mode_not_restored(ctx: ModuleContext, cfg: ControlFlowGraph, events: dict[N
             continue
         for node in body:
             found = events.get(node, [])
-            if _last_mode(found) is not Kind.EVAL:
+            if last_mode(found) is not Kind.EVAL:
                 continue
             switch = next(e for e in reversed(found) if e.kind is Kind.EVAL)
             if switch.node in reported:
@@ -173,7 +169,7 @@ def _evaluation_in_train_mode(
     calls = ctx.scopes[owner].calls
     if not evaluating and any(_computes_training_loss(ctx, c) for c in calls):
         return  # a training loss (student forward, teacher under no_grad): the trainer sets modes
-    eval_nodes = {n for n, found in events.items() if _last_mode(found) is Kind.EVAL}
+    eval_nodes = {n for n, found in events.items() if last_mode(found) is Kind.EVAL}
     train_nodes = {n: e for n, found in events.items() for e in found if e.kind is Kind.TRAIN and not e.via_call}
     for call in calls:
         if not (evaluating or without_grad(ctx, call)) or not _is_model_call(ctx, call):
@@ -319,7 +315,7 @@ def _callers_set_eval(ctx: ModuleContext, function: cst.FunctionDef | None) -> b
         owner = caller_ctx.enclosing_function(call)
         cfg = caller_ctx.cfg(owner)
         events = graph_events(caller_ctx, cfg)
-        eval_nodes = {n for n, found in events.items() if _last_mode(found) is Kind.EVAL}
+        eval_nodes = {n for n, found in events.items() if last_mode(found) is Kind.EVAL}
         node = cfg.node_of(call, caller_ctx.parents)
         if node is None or cfg.has_path(ENTRY, node, avoiding=eval_nodes):
             return False

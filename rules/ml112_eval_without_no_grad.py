@@ -12,7 +12,7 @@ from mllint.semantic import knowledge
 from mllint.semantic.cfg import Node
 from mllint.semantic.project import FunctionInfo
 from mllint.semantic.scan import walk
-from mllint.semantic.training import Event, Kind, graph_events, is_torch_model, without_grad
+from mllint.semantic.training import Event, Kind, graph_events, is_torch_model, last_mode, without_grad
 
 #: text that shows the function needs gradients, or turns them off another way
 GRADIENT_AWARE = ("requires_grad", "set_grad_enabled", "autograd.grad", "enable_grad", "grad_mode")
@@ -61,8 +61,8 @@ class EvalWithoutNoGrad(Rule):
                 continue
             cfg = ctx.cfg(owner)
             events = graph_events(ctx, cfg)
-            switches = [node for node, found in events.items() if _last_mode(found) is Kind.EVAL]
-            trains = {node for node, found in events.items() if _last_mode(found) is Kind.TRAIN}
+            switches = [node for node, found in events.items() if last_mode(found) is Kind.EVAL]
+            trains = {node for node, found in events.items() if last_mode(found) is Kind.TRAIN}
             reported: set[cst.Call] = set()
             for loop, body in cfg.loop_bodies.items():
                 if _trains(events, body) or not any(cfg.has_path(s, loop, avoiding=trains) for s in switches):
@@ -84,11 +84,6 @@ def _switches_to_eval(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool
         isinstance(call.func, cst.Attribute) and call.func.attr.value == "eval" and not call.args
         for call in ctx.scopes[owner].calls
     )
-
-
-def _last_mode(found: list[Event]) -> Kind | None:
-    modes = [e.kind for e in found if e.kind in (Kind.EVAL, Kind.TRAIN)]
-    return modes[-1] if modes else None
 
 
 def _trains(events: dict[Node, list[Event]], body: set[Node]) -> bool:

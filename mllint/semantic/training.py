@@ -182,6 +182,12 @@ def graph_events(ctx: ModuleContext, cfg: ControlFlowGraph) -> dict[Node, list[E
     return found  # type: ignore[return-value]
 
 
+def last_mode(events: list[Event]) -> Kind | None:
+    """The mode (``EVAL`` or ``TRAIN``) the last switch among ``events`` leaves a model in."""
+    modes = [e.kind for e in events if e.kind in (Kind.EVAL, Kind.TRAIN)]
+    return modes[-1] if modes else None
+
+
 def _own_parts(node: cst.CSTNode) -> list[cst.CSTNode]:
     if isinstance(node, (cst.If, cst.While)):
         return [node.test]
