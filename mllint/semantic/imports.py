@@ -58,16 +58,24 @@ def _import_lines(source: str) -> Iterator[re.Match[str]]:
         position = len(source) if line_end == -1 else line_end + 1
 
 
-def import_graph(modules: Iterable[tuple[str, str, bool]], resolve: Callable[[str, str], str | None]) -> nx.DiGraph:
+Resolver = Callable[[str, str], str | None]
+
+
+def import_graph(modules: Iterable[tuple[str, str, bool]], resolve: Resolver) -> nx.DiGraph:
     """Module -> project module it imports. ``resolve(dotted, near)`` names the project module."""
     graph = nx.DiGraph()
     for module_name, source, is_package in modules:
-        graph.add_node(module_name)
-        for dotted in imported_names(source, module_name, is_package):
-            target = resolve(dotted, module_name)
-            if target is not None and target != module_name:
-                graph.add_edge(module_name, target)
+        add_import_edges(graph, module_name, source, is_package, resolve)
     return graph
+
+
+def add_import_edges(graph: nx.DiGraph, module_name: str, source: str, is_package: bool, resolve: Resolver) -> None:
+    """The module and an edge to each project module its text imports."""
+    graph.add_node(module_name)
+    for dotted in imported_names(source, module_name, is_package):
+        target = resolve(dotted, module_name)
+        if target is not None and target != module_name:
+            graph.add_edge(module_name, target)
 
 
 def dependency_fingerprints(graph: nx.DiGraph, content_hash: dict[str, str], max_importers: int) -> dict[str, str]:

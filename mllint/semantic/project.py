@@ -21,7 +21,7 @@ import networkx as nx
 
 from mllint.context import ModuleContext
 from mllint.semantic import knowledge
-from mllint.semantic.imports import dependency_fingerprints, import_graph, imported_names
+from mllint.semantic.imports import add_import_edges, dependency_fingerprints, import_graph
 from mllint.semantic.names import called_name
 from mllint.semantic.values import ValueInference
 
@@ -190,10 +190,7 @@ class ProjectIndex:
         if self._imports is not None:
             # other modules' edges resolve against module names only, which did not change
             self._imports.remove_edges_from(list(self._imports.out_edges(module_name)))
-            for dotted in imported_names(source, module_name, path.name == "__init__.py"):
-                target = self._resolve_import(dotted, module_name)
-                if target is not None and target != module_name:
-                    self._imports.add_edge(module_name, target)
+            add_import_edges(self._imports, module_name, source, path.name == "__init__.py", self._resolve_import)
         self._invalidate_answers()
 
     def add(self, ctx: ModuleContext) -> None:
