@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import fnmatch
 import gc
 import io
@@ -425,12 +426,18 @@ def run(
     With ``jobs`` > 1 the checks run in forked worker processes that share the registered sources.
     ``overrides`` gives the content of files whose text is not (yet) on disk; with ``probes``,
     findings a run can confirm carry the :class:`ModelProbe` that decides them."""
-    # syntax trees are acyclic and freed by reference counting; the cyclic collector would
-    # traverse every node of every tree held, again and again (a third of the run time)
+    with without_cyclic_collector():
+        return _run(paths, rules, settings, on_file, jobs, cache, overrides or {}, probes)
+
+
+@contextlib.contextmanager
+def without_cyclic_collector() -> Iterator[None]:
+    """Syntax trees are acyclic and freed by reference counting; the cyclic collector would
+    traverse every node of every tree held, again and again (a third of the run time)."""
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run(paths, rules, settings, on_file, jobs, cache, overrides or {}, probes)
+        yield
     finally:
         if collecting:
             gc.enable()
@@ -579,10 +586,5 @@ class LiveProject:
         module_name = self._modules.get(path)
         if module_name is None:
             return [], []
-        collecting = gc.isenabled()
-        gc.disable()  # as in a run: parsed trees are freed by reference counting
-        try:
+        with without_cyclic_collector():
             return in_deep_stack(check_registered, self.project, path, module_name, rules, self.settings)
-        finally:
-            if collecting:
-                gc.enable()
