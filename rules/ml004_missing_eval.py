@@ -279,14 +279,11 @@ def _is_own_submodule(ctx: ModuleContext, target: cst.BaseExpression) -> bool:
     assert ctx.project is not None
     if class_node is None:
         return False
+    qualname = ctx.project.qualify(ctx, class_node)
     # a class with its own ``forward`` is a module even when its base comes from outside the project
-    defines_forward = any(method.name.value == "forward" for method in _methods(class_node))
-    return defines_forward or ctx.project.is_model_class(ctx.project.qualify(ctx, class_node))
-
-
-def _methods(class_node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
-    body = class_node.body.body if isinstance(class_node.body, cst.IndentedBlock) else ()
-    return (statement for statement in body if isinstance(statement, cst.FunctionDef))
+    info = ctx.project.classes.get(qualname)
+    defines_forward = info is not None and "forward" in info.methods
+    return defines_forward or ctx.project.is_model_class(qualname)
 
 
 def _rooted_at_self(ctx: ModuleContext, expr: cst.BaseExpression, through_names: int = 2) -> bool:
