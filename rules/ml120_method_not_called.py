@@ -80,7 +80,7 @@ def _is_data_attribute(ctx: ModuleContext, attribute: cst.Attribute) -> bool:
     if ctx.project is None:
         return False
     classes = ctx.project.infer(ctx, attribute.value)
-    project_classes = [q for q in classes if ctx.project.resolve_class(q) is not None]
+    project_classes = [q for q in classes if ctx.project.class_summary(q) is not None]
     if not project_classes:
         return False
     method = attribute.attr.value

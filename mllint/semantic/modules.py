@@ -19,7 +19,7 @@ def is_module_class(ctx: ModuleContext, qualname: str) -> bool:
     assert ctx.project is not None
     if knowledge.normalize(qualname).startswith(MODEL_FACTORY_PREFIXES):
         return True
-    if not _is_torch_layer(qualname) and ctx.project.resolve_class(qualname) is None:
+    if not _is_torch_layer(qualname) and ctx.project.class_summary(qualname) is None:
         return False  # an outside name this table does not know
     return any(_is_torch_layer(ancestor) for ancestor in ctx.project.mro(qualname))
 

@@ -36,6 +36,10 @@ def _module_path(node: cst.BaseExpression | None) -> str:
     return dotted_name(node) or "" if node is not None else ""
 
 
+def _alias_name(alias: cst.ImportAlias) -> str | None:
+    return alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else None
+
+
 class NameTable:
     """Local name -> fully qualified name, for imports and top-level definitions."""
 
@@ -54,28 +58,30 @@ class NameTable:
 
     def add_import(self, node: cst.Import) -> None:
         for alias in node.names:
-            full = _module_path(alias.name)
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.bindings[alias.asname.name.value] = full
-            else:
-                # ``import torch.nn`` binds ``torch``
-                head = full.split(".")[0]
-                self.bindings.setdefault(head, head)
+            self.import_module(_module_path(alias.name), _alias_name(alias))
 
     def add_import_from(self, node: cst.ImportFrom) -> None:
-        base = _module_path(node.module)
-        level = len(node.relative)
+        if isinstance(node.names, cst.ImportStar):
+            return
+        names = [(_module_path(alias.name), _alias_name(alias)) for alias in node.names]
+        self.import_from(_module_path(node.module), len(node.relative), names)
+
+    def import_module(self, full: str, asname: str | None) -> None:
+        """``import a.b`` (binds ``a``) or ``import a.b as c``."""
+        if asname is not None:
+            self.bindings[asname] = full
+        else:
+            head = full.split(".")[0]
+            self.bindings.setdefault(head, head)
+
+    def import_from(self, module: str, level: int, names: list[tuple[str, str | None]]) -> None:
+        """``from <level dots><module> import name as asname, ...``."""
+        base = module
         if level:
             package = self._package(level)
             base = f"{package}.{base}".strip(".") if base else package
-        if isinstance(node.names, cst.ImportStar):
-            return
-        for alias in node.names:
-            name = _module_path(alias.name)
-            local = name
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                local = alias.asname.name.value
-            self.bindings[local] = f"{base}.{name}" if base else name
+        for name, asname in names:
+            self.bindings[asname or name] = f"{base}.{name}" if base else name
 
     def add_definition(self, name: str) -> None:
         """A class or function defined at the top level of this module."""
@@ -84,8 +90,10 @@ class NameTable:
     def qualname(self, expr: cst.BaseExpression) -> str | None:
         """The qualified name an expression refers to, when it is an imported or defined name."""
         dotted = dotted_name(expr)
-        if dotted is None:
-            return None
+        return self.resolve(dotted) if dotted is not None else None
+
+    def resolve(self, dotted: str) -> str | None:
+        """The qualified name of a dotted name written in this module (``nn.Linear``)."""
         head, _, rest = dotted.partition(".")
         target = self.bindings.get(head)
         if target is None:

@@ -11,10 +11,11 @@ import gc
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import takewhile
 from pathlib import Path
+from typing import TypeVar
 
 import libcst as cst
 import networkx as nx
@@ -23,6 +24,7 @@ from mllint.context import ModuleContext
 from mllint.semantic import knowledge
 from mllint.semantic.imports import add_import_edges, dependency_fingerprints, import_graph
 from mllint.semantic.names import called_name
+from mllint.semantic.summary import ClassSummary, ModuleSummary, summarize
 from mllint.semantic.values import ValueInference
 
 
@@ -48,6 +50,8 @@ class ClassInfo:
     methods: dict[str, FunctionInfo] = field(default_factory=dict, repr=False)
 
 
+Found = TypeVar("Found")
+
 #: modules besides its own that may call a function, past which its call sites are not looked for
 MAX_CALLER_MODULES = 8
 _DEFINITION = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+(\w+)", re.M)
@@ -71,6 +75,9 @@ class ProjectIndex:
         self._function_by_node: dict[cst.FunctionDef, FunctionInfo] = {}
         self._call_graph: nx.MultiDiGraph | None = None
         self._lookups: dict[tuple[str, str, str], FunctionInfo | ClassInfo | None] = {}
+        #: summaries depend on a module's own text only: kept when parsed modules are dropped
+        self._summaries: dict[str, ModuleSummary | None] = {}
+        self._class_summaries: dict[tuple[str, str], ClassSummary | None] = {}
         self._call_sites: dict[str, tuple[list[tuple[ModuleContext, cst.Call]], bool]] = {}
         self._calls_by_name: dict[str, dict[str, list[cst.Call]]] = {}
         self._defined: set[str] | None = None
@@ -121,18 +128,25 @@ class ProjectIndex:
         self._load_budget = budget
 
     def trim(self, most: int) -> None:
-        """Keep memory bounded on big trees: past ``most`` parsed modules, drop the least recently
-        used down to three quarters of it. Dropped modules stay registered and are parsed again if
-        a later query needs them."""
+        """Keep memory bounded on big trees: past ``most`` parsed modules, drop modules down to
+        three quarters of it, the least recently used first but libraries last: most checks ask
+        about a module that many others import, and parsing it again for each is what a large tree
+        would spend its time on. Dropped modules stay registered and are parsed again if a later
+        query needs them."""
         if len(self.modules) <= most:
             return
-        for module_name in list(self._recent)[: len(self.modules) - most * 3 // 4]:
+        # a stable sort: least recently used first within each group
+        order = sorted(self._recent, key=self._is_library)
+        for module_name in order[: len(self.modules) - most * 3 // 4]:
             self._unload(module_name)
         self._invalidate_answers()
         # the dropped trees are freed by reference counting; what needs the cyclic collector is
         # the parser's own garbage, all of it young: the young generations suffice, and they hold
         # only what was allocated since the last trim, not every tree still in use
         gc.collect(1)
+
+    def _is_library(self, module_name: str) -> bool:
+        return len(self._importers(module_name)) > MAX_CALLER_MODULES
 
     @property
     def import_graph(self) -> nx.DiGraph:
@@ -183,6 +197,7 @@ class ProjectIndex:
         path, _ = self._sources[module_name]
         self._unload(module_name)
         self._failed.discard(module_name)
+        self._summaries.pop(module_name, None)
         self._sources[module_name] = (path, source)
         if self._defined is not None:
             # names of the old text stay: a superset is still a correct filter
@@ -235,12 +250,14 @@ class ProjectIndex:
         """The project changed: every derived answer is stale."""
         self._defined = None
         self._imports = None
+        self._summaries.clear()
         self._invalidate_answers()
 
     def _invalidate_answers(self) -> None:
         """Answers that hold parsed nodes (dropped modules must not stay reachable through them)."""
         self._call_graph = None
         self._lookups.clear()
+        self._class_summaries.clear()
         self._call_sites.clear()
         self.values.clear()
         for ctx in self.modules.values():
@@ -299,22 +316,83 @@ class ProjectIndex:
         table: dict[str, FunctionInfo] | dict[str, ClassInfo] = self.classes if kind == "class" else self.functions
         if qualname in table:
             return table[qualname]
+
+        def in_module(module_name: str) -> tuple[Mapping[str, FunctionInfo | ClassInfo], Mapping[str, str]] | None:
+            ctx = self.load(module_name)
+            return (table, ctx.names.bindings) if ctx is not None else None
+
+        def follow(target: str, module_name: str) -> FunctionInfo | ClassInfo | None:
+            return self._lookup(target, module_name, kind, depth + 1) if depth < 8 else None
+
+        return self._locate(qualname, near, in_module, follow)
+
+    def _locate(
+        self,
+        qualname: str,
+        near: str,
+        in_module: Callable[[str], tuple[Mapping[str, Found], Mapping[str, str]] | None],
+        follow: Callable[[str, str], Found | None],
+    ) -> Found | None:
+        """What ``qualname`` names in the module its longest prefix names: an entry of the table
+        ``in_module`` gives for that module (keyed by qualified name), or what a name the module
+        imports from elsewhere names (``from .modeling import Net`` in ``__init__``), by ``follow``."""
         parts = qualname.split(".")
         for split in range(len(parts) - 1, 0, -1):
             module_name = self._module_named(".".join(parts[:split]), near)
-            ctx = self.load(module_name) if module_name else None
-            if ctx is None:
+            found = in_module(module_name) if module_name else None
+            if module_name is None or found is None:
                 continue
+            table, bindings = found
             rest = parts[split:]
-            found = table.get(".".join([ctx.module_name, *rest]))
-            if found is not None:
-                return found
-            # a name the module imports from elsewhere (``from .modeling import Net`` in __init__)
-            target = ctx.names.bindings.get(rest[0])
-            if target is not None and depth < 8 and target != qualname:
-                return self._lookup(".".join([target, *rest[1:]]), ctx.module_name, kind, depth + 1)
-            return None
+            entry = table.get(".".join([module_name, *rest]))
+            if entry is not None:
+                return entry
+            target = bindings.get(rest[0])
+            if target is None or target == qualname:
+                return None
+            return follow(".".join([target, *rest[1:]]), module_name)
         return None
+
+    def class_summary(self, qualname: str, near: str = "") -> ClassSummary | None:
+        """The bases, methods and assigned attributes of a project class (None for a class outside
+        the project), without a libcst parse of a module that is not parsed yet."""
+        return self._lookup_summary(qualname, near, 0)
+
+    def _lookup_summary(self, qualname: str, near: str, depth: int) -> ClassSummary | None:
+        key = (qualname, near)
+        if key not in self._class_summaries:
+            self._class_summaries[key] = None  # a cycle of re-exports resolves to nothing
+            self._class_summaries[key] = self._find_summary(qualname, near, depth)
+        return self._class_summaries[key]
+
+    def _find_summary(self, qualname: str, near: str, depth: int) -> ClassSummary | None:
+        def in_module(module_name: str) -> tuple[Mapping[str, ClassSummary], Mapping[str, str]] | None:
+            summary = self._module_summary(module_name)
+            return (summary.classes, summary.bindings) if summary is not None else None
+
+        def follow(target: str, module_name: str) -> ClassSummary | None:
+            return self._lookup_summary(target, module_name, depth + 1) if depth < 8 else None
+
+        return self._locate(qualname, near, in_module, follow)
+
+    def _module_summary(self, module_name: str) -> ModuleSummary | None:
+        if module_name not in self._summaries:
+            ctx = self.modules.get(module_name)
+            if ctx is not None:
+                self._summaries[module_name] = self._summary_of(ctx)
+            else:
+                path, source = self._sources[module_name]
+                self._summaries[module_name] = summarize(source, module_name, path.name == "__init__.py")
+        return self._summaries[module_name]
+
+    def _summary_of(self, ctx: ModuleContext) -> ModuleSummary:
+        """A parsed module's summary, from its tables: equal to what :func:`summarize` reads."""
+        classes = {}
+        for node in ctx.classes:
+            info = self.classes[self.qualify(ctx, node)]
+            attributes = {name for method in info.methods.values() for name in ctx.scopes[method.node].self_attributes}
+            classes[info.qualname] = ClassSummary(tuple(info.bases), frozenset(info.methods), frozenset(attributes))
+        return ModuleSummary(ctx.names.bindings, classes)
 
     def _module_named(self, dotted: str, near: str) -> str | None:
         """The registered module called ``dotted``, or ending in it, closest to ``near``."""
@@ -343,9 +421,9 @@ class ProjectIndex:
                 continue
             seen.add(current)
             yield current
-            info = self.resolve_class(current)
-            if info is not None:
-                pending.extend(info.bases)
+            summary = self.class_summary(current)
+            if summary is not None:
+                pending.extend(summary.bases)
 
     def is_subclass(self, qualname: str, bases: set[str] | frozenset[str]) -> bool:
         return any(knowledge.normalize(ancestor) in bases for ancestor in self.mro(qualname))
@@ -355,10 +433,19 @@ class ProjectIndex:
 
     def method(self, class_qualname: str, name: str) -> FunctionInfo | None:
         for ancestor in self.mro(class_qualname):
-            info = self.resolve_class(ancestor)
+            summary = self.class_summary(ancestor)
+            info = self.resolve_class(ancestor) if summary is not None and name in summary.methods else None
             if info is not None and name in info.methods:
                 return info.methods[name]
         return None
+
+    def classes_assigning(self, class_qualname: str, attribute: str) -> Iterator[ClassInfo]:
+        """The class and its project ancestors whose methods may assign ``self.<attribute>``."""
+        for ancestor in self.mro(class_qualname):
+            summary = self.class_summary(ancestor)
+            info = self.resolve_class(ancestor) if summary is not None and attribute in summary.attributes else None
+            if info is not None:
+                yield info
 
     def defines(self, name: str) -> bool:
         """Whether any project module defines a function or class of this name (a cheap filter:

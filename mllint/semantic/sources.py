@@ -154,12 +154,11 @@ def _self_attribute(ctx: ModuleContext, attribute: cst.Attribute) -> list[Step]:
     if class_node is None:
         return []
     steps = []
-    for ancestor in ctx.project.mro(ctx.project.qualify(ctx, class_node)):
-        info = ctx.project.resolve_class(ancestor)
-        for method in info.methods.values() if info else ():
-            table = info.ctx.scopes.get(method.node)  # type: ignore[union-attr]
+    for info in ctx.project.classes_assigning(ctx.project.qualify(ctx, class_node), attribute.attr.value):
+        for method in info.methods.values():
+            table = info.ctx.scopes.get(method.node)
             for binding in table.self_attributes.get(attribute.attr.value, []) if table else ():
-                element = unpacked(info.ctx, binding.value, binding.path)  # type: ignore[union-attr]
+                element = unpacked(info.ctx, binding.value, binding.path)
                 if element is not None:
                     steps.append(element)
     return steps

@@ -16,7 +16,7 @@ def sole_model_class(ctx: ModuleContext, expr: cst.BaseExpression) -> str | None
     models = {
         q
         for q in ctx.project.infer(ctx, expr)
-        if ctx.project.is_model_class(q) and ctx.project.resolve_class(q, ctx.module_name) is not None
+        if ctx.project.is_model_class(q) and ctx.project.class_summary(q, ctx.module_name) is not None
     }
     return next(iter(models)) if len(models) == 1 else None
 

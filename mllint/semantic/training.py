@@ -262,7 +262,7 @@ def has_mode_dependent_layers(ctx: ModuleContext, class_qualname: str, seen: set
     known = knowledge.is_mode_dependent(class_qualname)
     if known is not None:
         return known
-    if ctx.project.resolve_class(class_qualname) is None:
+    if ctx.project.class_summary(class_qualname) is None:
         return True
     for ancestor in ctx.project.mro(class_qualname):
         base = ctx.project.resolve_class(ancestor)
@@ -321,7 +321,7 @@ def is_torch_model(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
     for qualname in ctx.project.infer(ctx, expr):
         normalized = knowledge.normalize(qualname)
         tail = normalized.rsplit(".", 1)[-1]
-        if ctx.project.resolve_class(qualname) is not None:
+        if ctx.project.class_summary(qualname) is not None:
             if ctx.project.is_subclass(qualname, TORCH_MODEL_BASES):
                 return True
         elif normalized.startswith("torch.nn.") and not knowledge.is_loss(normalized):

@@ -189,10 +189,7 @@ class ValueInference:
 
     def _class_attribute(self, class_qualname: str, name: str, depth: int) -> frozenset[str]:
         result: set[str] = set()
-        for ancestor in self.project.mro(class_qualname):
-            info = self.project.resolve_class(ancestor)
-            if info is None:
-                continue
+        for info in self.project.classes_assigning(class_qualname, name):
             for method in info.methods.values():
                 table = info.ctx.scopes.get(method.node)
                 if table is not None and name in table.self_attributes:

@@ -1,0 +1,129 @@
+"""What a module's classes are, read with CPython's parser instead of libcst.
+
+Walking a class hierarchy asks, for each ancestor, only its bases, the names of its methods and
+the ``self.<name>`` attributes it assigns. A model of a large library inherits from mixins spread
+over a dozen modules; parsing each of them with libcst to learn their bases costs several times
+what CPython's parser does, so the project index answers those questions from these summaries and
+parses a module with libcst only when a question needs its code.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mllint.semantic import knowledge
+from mllint.semantic.names import NameTable
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: nodes that are or hold statements
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    #: qualified (and normalized) names of the bases that resolve, in order
+    bases: tuple[str, ...]
+    #: functions defined directly in the class body
+    methods: frozenset[str]
+    #: names of ``self.<name>`` attributes its methods may assign (a superset)
+    attributes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ModuleSummary:
+    #: local name -> qualified name, as :class:`mllint.semantic.names.NameTable` builds it
+    bindings: dict[str, str]
+    #: every class of the module, at any depth, by qualified name
+    classes: dict[str, ClassSummary]
+
+
+def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary | None:
+    """The module's name table and classes; None when CPython cannot parse it."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    names = NameTable(module_name, is_package)
+    found: list[tuple[str, ast.ClassDef]] = []
+    for node, owners in _preorder(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names.import_module(alias.name, alias.asname)
+        elif isinstance(node, ast.ImportFrom) and not any(alias.name == "*" for alias in node.names):
+            names.import_from(node.module or "", node.level, [(alias.name, alias.asname) for alias in node.names])
+        elif isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+            if not owners:
+                names.add_definition(node.name)
+            if isinstance(node, ast.ClassDef):
+                found.append((".".join(part for part in (module_name, *owners, node.name) if part), node))
+    classes = {qualname: _summarize_class(node, names) for qualname, node in found}
+    return ModuleSummary(names.bindings, classes)
+
+
+def _preorder(tree: ast.Module) -> Iterator[tuple[ast.AST, tuple[str, ...]]]:
+    """Every statement in source order (imports and definitions are statements: expressions are
+    not entered), with the names of the functions and classes around it."""
+    stack: list[tuple[ast.AST, tuple[str, ...]]] = [(tree, ())]
+    while stack:
+        node, owners = stack.pop()
+        yield node, owners
+        inner = (*owners, node.name) if isinstance(node, (*_FUNCTIONS, ast.ClassDef)) else owners
+        blocks = [child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS)]
+        stack.extend((child, inner) for child in reversed(blocks))
+
+
+def _summarize_class(node: ast.ClassDef, names: NameTable) -> ClassSummary:
+    bases = []
+    for base in node.bases:
+        dotted = _dotted(base.value if isinstance(base, ast.Starred) else base)
+        qualname = names.resolve(dotted) if dotted is not None else None
+        if qualname is not None:
+            bases.append(knowledge.normalize(qualname))
+    methods = [statement for statement in node.body if isinstance(statement, _FUNCTIONS)]
+    attributes = {name for method in methods for name in _self_attributes(method)}
+    return ClassSummary(tuple(bases), frozenset(method.name for method in methods), frozenset(attributes))
+
+
+def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[str]:
+    """``self.<name>`` bound by the method's own statements (not by functions nested in it), where
+    the scan binds names: assignments, ``for`` targets and ``with ... as`` targets."""
+    stack: list[ast.AST] = list(reversed(method.body))
+    while stack:
+        statement = stack.pop()
+        for target in _binding_targets(statement):
+            yield from _self_attribute_names(target)
+        if not isinstance(statement, _FUNCTIONS):
+            stack.extend(reversed([child for child in ast.iter_child_nodes(statement) if isinstance(child, _BLOCKS)]))
+
+
+def _binding_targets(statement: ast.AST) -> list[ast.expr]:
+    if isinstance(statement, ast.Assign):
+        return statement.targets
+    if isinstance(statement, ast.AnnAssign):
+        return [statement.target] if statement.value is not None else []
+    if isinstance(statement, (ast.AugAssign, ast.For, ast.AsyncFor)):
+        return [statement.target]
+    if isinstance(statement, (ast.With, ast.AsyncWith)):
+        return [item.optional_vars for item in statement.items if item.optional_vars is not None]
+    return []
+
+
+def _self_attribute_names(target: ast.expr) -> Iterator[str]:
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _self_attribute_names(element)
+    elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+        yield target.attr
+
+
+def _dotted(expr: ast.expr) -> str | None:
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if not isinstance(expr, ast.Name):
+        return None
+    parts.append(expr.id)
+    return ".".join(reversed(parts))
