@@ -484,6 +484,7 @@ def _run(
             if on_file is not None:
                 on_file(path)
         registered = pending
+    project.prepare()
     _job = _Job(project, rules, settings, notebooks, probes)
     try:
         for path, diagnostics, failures in _map(registered, jobs):
@@ -502,7 +503,8 @@ def _run(
 
 
 def _map(registered: list[tuple[Path, str]], jobs: int) -> Iterator[tuple[Path, list[Diagnostic], list[RuleFailure]]]:
-    if jobs <= 1 or len(registered) < 2 * jobs or "fork" not in multiprocessing.get_all_start_methods():
+    jobs = min(jobs, len(registered))
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield from map(_check_registered, registered)
         return
     context = multiprocessing.get_context("fork")

@@ -52,18 +52,23 @@ class ForwardCalledDirectly(Rule):
             # redirecting its calls); ``super().forward(...)`` extends the parent's computation
             if _is_super(receiver) or (isinstance(receiver, cst.Name) and receiver.value == "self"):
                 continue
-            classes = module_classes(ctx, receiver)
-            if classes:
-                shown = min(classes).rsplit(".", 1)[-1]
+            if module_classes(ctx, receiver):
+                module = _shown(ctx.code(receiver))
                 yield Finding(
                     call,
-                    f"`forward` of a `{shown}` called directly: its hooks are skipped; call the module",
+                    f"`{module}.forward(...)` skips the module's hooks (and DDP's): call `{module}(...)`",
                     fix=Fix(
                         "Call the module instead of its `forward` (review: hooks registered on it now run)",
                         (replace(func, receiver),),
                         safe=False,
                     ),
                 )
+
+
+def _shown(code: str, most: int = 40) -> str:
+    """An expression as a message shows it: on one line, long ones cut short."""
+    code = " ".join(code.split())
+    return code if len(code) <= most else code[: most - 3] + "..."
 
 
 def _is_super(receiver: cst.BaseExpression) -> bool:
