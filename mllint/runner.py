@@ -484,7 +484,6 @@ def _run(
             if on_file is not None:
                 on_file(path)
         registered = pending
-    project.prepare()
     _job = _Job(project, rules, settings, notebooks, probes)
     try:
         for path, diagnostics, failures in _map(registered, jobs):
@@ -507,6 +506,8 @@ def _map(registered: list[tuple[Path, str]], jobs: int) -> Iterator[tuple[Path, 
     if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         yield from map(_check_registered, registered)
         return
+    assert _job is not None
+    _job.project.prepare()
     context = multiprocessing.get_context("fork")
     chunk = max(1, min(16, len(registered) // (jobs * 8)))
     with context.Pool(jobs) as pool:

@@ -242,11 +242,16 @@ class ProjectIndex:
         self._calls_by_name.pop(module_name, None)
         if ctx is None:
             return
-        for table in (self.classes, self.functions):
-            for name in [name for name, info in table.items() if info.ctx is ctx]:
-                del table[name]
-        for node in [node for node, info in self._function_by_node.items() if info.ctx is ctx]:
-            del self._function_by_node[node]
+        # the module's own entries, found from its nodes: scanning the whole tables for each
+        # dropped module would make trimming a large tree quadratic
+        for node in ctx.functions:
+            function = self._function_by_node.pop(node, None)
+            if function is not None and self.functions.get(function.qualname) is function:
+                del self.functions[function.qualname]
+        for node in ctx.classes:
+            qualname = self.qualify(ctx, node)
+            if qualname in self.classes and self.classes[qualname].ctx is ctx:
+                del self.classes[qualname]
 
     def _invalidate(self) -> None:
         """The project changed: every derived answer is stale."""
