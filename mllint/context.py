@@ -204,3 +204,12 @@ class ModuleContext:
         if key not in self._cfgs:
             self._cfgs[key] = build_cfg(key)  # type: ignore[index]
         return self._cfgs[key]  # type: ignore[index]
+
+    def release(self) -> None:
+        """Drop what analysing this module built, when the module itself is dropped: a networkx
+        graph becomes a reference cycle once it caches an edge view, and a control-flow graph in a
+        cycle would keep the tree alive until the cyclic collector runs (it is off during runs)."""
+        for cfg in self._cfgs.values():
+            cfg.graph.clear()
+        self._cfgs.clear()
+        self.memo.clear()

@@ -3,10 +3,15 @@ what the cache re-checks when a module changes."""
 
 from __future__ import annotations
 
+import gc
 import textwrap
 from pathlib import Path
 
-from mllint.runner import load_context
+import libcst as cst
+
+from mllint.config import Settings
+from mllint.registry import all_rules
+from mllint.runner import check_registered, load_context, module_name_for
 from mllint.semantic.project import MAX_CALLER_MODULES, FunctionInfo, ProjectIndex
 
 HELPER = """
@@ -107,3 +112,38 @@ def test_an_element_of_a_tuple_another_module_returns_is_inferred_in_that_module
     # ``Net`` and ``layers`` are names of factory.py, unknown in train.py
     assert project.infer(ctx, model_use) == {"factory.Net"}
     assert project.infer(ctx, criterion_use) == {"torch.nn.CrossEntropyLoss"}
+
+
+def test_dropped_modules_are_freed_by_reference_counting() -> None:
+    """Runs keep the cyclic garbage collector off: nothing built while checking a module (its scan,
+    its control-flow graphs, the project's answers) may hold its tree in a reference cycle."""
+    root = Path(__file__).resolve().parent.parent / "fixtures" / "project"
+    settings = Settings(root=root)
+    project = ProjectIndex(load_context)
+    registered = []
+    for path in sorted(root.rglob("*.py")):
+        module_name, _ = module_name_for(path, root)
+        project.register(module_name, path, path.read_text(encoding="utf-8"))
+        registered.append((path, module_name))
+
+    def live_trees() -> int:
+        return sum(isinstance(item, cst.Module) for item in gc.get_objects())
+
+    rules = all_rules()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        # a first round imports what checks import lazily (some of it parses templates once)
+        for path, module_name in registered:
+            check_registered(project, path, module_name, rules, settings)
+        project.trim(0)
+        gc.collect()
+        before = live_trees()
+        for path, module_name in registered:
+            check_registered(project, path, module_name, rules, settings)
+        assert live_trees() > before
+        project.trim(0)
+        assert live_trees() == before
+    finally:
+        if collecting:
+            gc.enable()

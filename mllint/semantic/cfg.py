@@ -101,8 +101,10 @@ class ControlFlowGraph:
     def _if(self, node: cst.If, preds: list[Node]) -> list[Node]:
         self._add(node, preds)
         exits = self._suite(node.body, [node])
+        # through the adjacency, not ``graph.edges``: a cached edge view would make the graph a
+        # reference cycle (see ModuleContext.release)
         for successor in self.graph.successors(node):
-            self.graph.edges[node, successor]["branch"] = True
+            self.graph.succ[node][successor]["branch"] = True
         if isinstance(node.orelse, cst.If):
             exits += self._if(node.orelse, [node])
         elif isinstance(node.orelse, cst.Else):
@@ -251,7 +253,7 @@ class ControlFlowGraph:
         if not correlated or not isinstance(node, cst.If):
             return decisions
         test = _CODE.code_for_node(node.test)
-        branch = bool(self.graph.edges[node, successor].get("branch"))
+        branch = bool(self.graph.succ[node][successor].get("branch"))
         if (test, not branch) in decisions:
             return None
         return decisions | {(test, branch)}

@@ -7,7 +7,6 @@ known by its qualified name only.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import re
 from collections import OrderedDict
@@ -141,11 +140,9 @@ class ProjectIndex:
         order = sorted(self._recent, key=self._is_library)
         for module_name in order[: len(self.modules) - most * 3 // 4]:
             self._unload(module_name)
+        # the dropped trees are freed by reference counting (nothing that holds nodes may be a
+        # reference cycle: the cyclic collector is off during runs)
         self._invalidate_answers()
-        # the dropped trees are freed by reference counting; what needs the cyclic collector is
-        # the parser's own garbage, all of it young: the young generations suffice, and they hold
-        # only what was allocated since the last trim, not every tree still in use
-        gc.collect(1)
 
     def _is_library(self, module_name: str) -> bool:
         return len(self._importers(module_name)) > MAX_CALLER_MODULES
@@ -242,6 +239,7 @@ class ProjectIndex:
         self._calls_by_name.pop(module_name, None)
         if ctx is None:
             return
+        ctx.release()
         # the module's own entries, found from its nodes: scanning the whole tables for each
         # dropped module would make trimming a large tree quadratic
         for node in ctx.functions:
@@ -262,6 +260,8 @@ class ProjectIndex:
 
     def _invalidate_answers(self) -> None:
         """Answers that hold parsed nodes (dropped modules must not stay reachable through them)."""
+        if self._call_graph is not None:
+            self._call_graph.clear()  # its edges hold parsed calls (see ModuleContext.release)
         self._call_graph = None
         self._lookups.clear()
         self._class_summaries.clear()

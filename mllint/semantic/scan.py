@@ -170,7 +170,12 @@ class ModuleScan:
         self.scopes: dict[cst.FunctionDef | None, ScopeTable] = {None: ScopeTable(None)}
         self._scope_stack: list[ScopeTable] = [self.scopes[None]]
         self._class_depth = 0
-        self._handlers: dict[type[cst.CSTNode], Callable[[Any], None]] = {
+
+    def scan(self, tree: cst.Module) -> None:
+        parents = self.parents
+        # a local table: bound methods kept on the scan itself would make it a reference cycle
+        # that holds every node of the tree until the cyclic garbage collector runs
+        handlers: dict[type[cst.CSTNode], Callable[[Any], None]] = {
             cst.FunctionDef: self.visit_FunctionDef,
             cst.ClassDef: self.visit_ClassDef,
             cst.Import: self.names.add_import,
@@ -188,10 +193,6 @@ class ModuleScan:
             cst.Try: self.tries.append,
             cst.TryStar: self.tries.append,
         }
-
-    def scan(self, tree: cst.Module) -> None:
-        parents = self.parents
-        handlers = self._handlers
         visit = self.preorder.append
         stack: list[cst.CSTNode | _Leave] = [tree]
         while stack:
