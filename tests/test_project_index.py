@@ -127,7 +127,7 @@ def test_dropped_modules_are_freed_by_reference_counting() -> None:
         registered.append((path, module_name))
 
     def live_trees() -> int:
-        return sum(isinstance(item, cst.Module) for item in gc.get_objects())
+        return sum(type(item) is cst.Module for item in gc.get_objects())
 
     rules = all_rules()
     collecting = gc.isenabled()
