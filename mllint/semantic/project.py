@@ -439,18 +439,21 @@ class ProjectIndex:
         return self.is_subclass(qualname, knowledge.MODULE_BASES)
 
     def method(self, class_qualname: str, name: str) -> FunctionInfo | None:
-        for ancestor in self.mro(class_qualname):
-            summary = self.class_summary(ancestor)
-            info = self.resolve_class(ancestor) if summary is not None and name in summary.methods else None
-            if info is not None and name in info.methods:
+        for info in self._ancestors_where(class_qualname, lambda summary: name in summary.methods):
+            if name in info.methods:
                 return info.methods[name]
         return None
 
     def classes_assigning(self, class_qualname: str, attribute: str) -> Iterator[ClassInfo]:
         """The class and its project ancestors whose methods may assign ``self.<attribute>``."""
+        return self._ancestors_where(class_qualname, lambda summary: attribute in summary.attributes)
+
+    def _ancestors_where(self, class_qualname: str, wanted: Callable[[ClassSummary], bool]) -> Iterator[ClassInfo]:
+        """The class and its project ancestors, in method resolution order, whose summary is
+        ``wanted``: only those are parsed with libcst."""
         for ancestor in self.mro(class_qualname):
             summary = self.class_summary(ancestor)
-            info = self.resolve_class(ancestor) if summary is not None and attribute in summary.attributes else None
+            info = self.resolve_class(ancestor) if summary is not None and wanted(summary) else None
             if info is not None:
                 yield info
 

@@ -70,8 +70,12 @@ def _preorder(tree: ast.Module) -> Iterator[tuple[ast.AST, tuple[str, ...]]]:
         node, owners = stack.pop()
         yield node, owners
         inner = (*owners, node.name) if isinstance(node, (*_FUNCTIONS, ast.ClassDef)) else owners
-        blocks = [child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS)]
-        stack.extend((child, inner) for child in reversed(blocks))
+        stack.extend((child, inner) for child in reversed(_blocks(node)))
+
+
+def _blocks(node: ast.AST) -> list[ast.AST]:
+    """The statements (and handlers and match cases, which hold statements) directly in ``node``."""
+    return [child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS)]
 
 
 def _summarize_class(node: ast.ClassDef, names: NameTable) -> ClassSummary:
@@ -95,7 +99,7 @@ def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator
         for target in _binding_targets(statement):
             yield from _self_attribute_names(target)
         if not isinstance(statement, _FUNCTIONS):
-            stack.extend(reversed([child for child in ast.iter_child_nodes(statement) if isinstance(child, _BLOCKS)]))
+            stack.extend(reversed(_blocks(statement)))
 
 
 def _binding_targets(statement: ast.AST) -> list[ast.expr]:
