@@ -10,6 +10,7 @@ from pathlib import Path
 import libcst as cst
 
 from mllint.config import Settings
+from mllint.context import ModuleContext
 from mllint.registry import all_rules
 from mllint.runner import check_registered, load_context, module_name_for
 from mllint.semantic.project import MAX_CALLER_MODULES, FunctionInfo, ProjectIndex
@@ -112,6 +113,79 @@ def test_an_element_of_a_tuple_another_module_returns_is_inferred_in_that_module
     # ``Net`` and ``layers`` are names of factory.py, unknown in train.py
     assert project.infer(ctx, model_use) == {"factory.Net"}
     assert project.infer(ctx, criterion_use) == {"torch.nn.CrossEntropyLoss"}
+
+
+def project_of(modules: dict[str, str]) -> ProjectIndex:
+    project = ProjectIndex(load_context)
+    for name, source in modules.items():
+        project.register(name, Path(f"{name}.py"), textwrap.dedent(source))
+    return project
+
+
+def last_expressions(ctx: ModuleContext, count: int) -> list[cst.BaseExpression]:
+    return [statement.body[0].value for statement in ctx.tree.body[-count:]]  # type: ignore[attr-defined]
+
+
+def test_an_instance_of_a_class_of_another_module_is_known_without_parsing_that_module() -> None:
+    project = project_of(
+        {
+            "nets": "from torch import nn\n\nclass Net(nn.Module):\n    pass\n",
+            "package": "from nets import Net\n",
+            "train": "import package\n\nmodel = package.Net()\nmodel\n",
+        }
+    )
+    ctx = project.load("train")
+    assert ctx is not None
+    [model_use] = last_expressions(ctx, 1)
+    # the class is named where it is defined, not where it is re-exported
+    assert project.infer(ctx, model_use) == {"nets.Net"}
+    assert set(project.modules) == {"train"}
+
+
+def test_an_attribute_no_class_assigns_is_unknown_without_inferring_its_owner() -> None:
+    project = project_of(
+        {
+            "helpers": "def build():\n    return object()\n",
+            "train": "from helpers import build\n\nbuild().missing\n",
+        }
+    )
+    ctx = project.load("train")
+    assert ctx is not None
+    [use] = last_expressions(ctx, 1)
+    assert project.infer(ctx, use) == frozenset()
+    assert set(project.modules) == {"train"}, "the owner's value was not needed"
+
+
+def test_every_way_of_assigning_to_self_passes_the_attribute_filter() -> None:
+    source = """
+        class Holder:
+            def __init__(self, pair, stream):
+                self.a, (self.b, _) = pair
+                (self . c) = 1
+                self.d: int = 2
+                self.e += 3
+                for self.f in range(3):
+                    pass
+                with open(stream) as self.g:
+                    pass
+                self.h.inner = 4
+                self.i[0] = 5
+                self.j()
+    """
+    project = project_of({"holder": source})
+    assert all(project.may_assign_to_self(name) for name in "abcdefg")
+    # an attribute of an attribute, an item, a call: no assignment to the attribute itself
+    assert not any(project.may_assign_to_self(name) for name in "hij")
+
+
+def test_a_module_that_names_a_function_without_calling_it_is_not_parsed_for_its_call_sites() -> None:
+    project = project_with_callers(2)
+    mention = '"""Calls evaluate, in words only."""\nfrom helpers import evaluate\n\n__all__ = ["evaluate"]\n'
+    project.register("mentions", Path("mentions.py"), mention)
+    info = evaluate_info(project)
+    modules = sorted(ctx.module_name for ctx, _ in project.call_sites(info))
+    assert modules == ["caller_0", "caller_1", "helpers"]
+    assert "mentions" not in project.modules
 
 
 def test_dropped_modules_are_freed_by_reference_counting() -> None:

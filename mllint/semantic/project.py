@@ -56,6 +56,22 @@ MAX_CALLER_MODULES = 8
 #: names after ``def`` / ``class``: a superset of the names a module defines (strings and comments
 #: count too), found without anchoring at line starts, which costs twice as much
 _DEFINITION = re.compile(r"(?:def|class)[ \t]+(\w+)")
+#: ``self.<name>`` not followed by ``.``, ``(`` or ``[``: a superset of the attributes methods
+#: assign (a target ``self.x`` is followed by ``=``, ``:``, ``,``, ``)``, ``in``, an operator...)
+_SELF_ATTRIBUTE = re.compile(r"self[\s\\]*\.[\s\\]*(\w+)\b(?![ \t]*[.(\[])")
+
+
+@dataclass
+class TextualNames:
+    """Names read from the project's text with patterns, without parsing: cheap filters that
+    spare a query the parse of the modules it would otherwise look through."""
+
+    defined: set[str] = field(default_factory=set)
+    self_attributes: set[str] = field(default_factory=set)
+
+    def add(self, source: str) -> None:
+        self.defined.update(_DEFINITION.findall(source))
+        self.self_attributes.update(_SELF_ATTRIBUTE.findall(source))
 
 
 class ProjectIndex:
@@ -81,7 +97,7 @@ class ProjectIndex:
         self._class_summaries: dict[tuple[str, str], ClassSummary | None] = {}
         self._call_sites: dict[str, tuple[list[tuple[ModuleContext, cst.Call]], bool]] = {}
         self._calls_by_name: dict[str, dict[str, list[cst.Call]]] = {}
-        self._defined: set[str] | None = None
+        self._names: TextualNames | None = None
         self._imports: nx.DiGraph | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()
         self._load_budget: int | None = None
@@ -198,9 +214,9 @@ class ProjectIndex:
         self._failed.discard(module_name)
         self._summaries.pop(module_name, None)
         self._sources[module_name] = (path, source)
-        if self._defined is not None:
+        if self._names is not None:
             # names of the old text stay: a superset is still a correct filter
-            self._defined.update(_DEFINITION.findall(source))
+            self._names.add(source)
         if self._imports is not None:
             # other modules' edges resolve against module names only, which did not change
             self._imports.remove_edges_from(list(self._imports.out_edges(module_name)))
@@ -253,7 +269,7 @@ class ProjectIndex:
 
     def _invalidate(self) -> None:
         """The project changed: every derived answer is stale."""
-        self._defined = None
+        self._names = None
         self._imports = None
         self._summaries.clear()
         self._invalidate_answers()
@@ -374,7 +390,7 @@ class ProjectIndex:
 
     def _find_summary(self, qualname: str, near: str, depth: int) -> ClassSummary | None:
         def in_module(module_name: str) -> tuple[Mapping[str, ClassSummary], Mapping[str, str]] | None:
-            summary = self._module_summary(module_name)
+            summary = self.module_summary(module_name)
             return (summary.classes, summary.bindings) if summary is not None else None
 
         def follow(target: str, module_name: str) -> ClassSummary | None:
@@ -382,7 +398,7 @@ class ProjectIndex:
 
         return self._locate(qualname, near, in_module, follow)
 
-    def _module_summary(self, module_name: str) -> ModuleSummary | None:
+    def module_summary(self, module_name: str) -> ModuleSummary | None:
         if module_name not in self._summaries:
             ctx = self.modules.get(module_name)
             if ctx is not None:
@@ -398,8 +414,11 @@ class ProjectIndex:
         for node in ctx.classes:
             info = self.classes[self.qualify(ctx, node)]
             attributes = {name for method in info.methods.values() for name in ctx.scopes[method.node].self_attributes}
-            classes[info.qualname] = ClassSummary(tuple(info.bases), frozenset(info.methods), frozenset(attributes))
-        return ModuleSummary(ctx.names.bindings, classes)
+            classes[info.qualname] = ClassSummary(
+                info.qualname, tuple(info.bases), frozenset(info.methods), frozenset(attributes)
+            )
+        called = frozenset(name for name in map(called_name, ctx.calls) if name is not None)
+        return ModuleSummary(ctx.names.bindings, classes, called)
 
     def _module_named(self, dotted: str, near: str) -> str | None:
         """The registered module called ``dotted``, or ending in it, closest to ``near``."""
@@ -461,16 +480,24 @@ class ProjectIndex:
         """Build the tables every check consults (the import graph, the defined names) now: before
         worker processes are forked, so that they share them instead of each building its own."""
         self.import_graph  # noqa: B018 - built on first access
-        self.defines("")
+        self._textual_names()
+
+    def _textual_names(self) -> TextualNames:
+        if self._names is None:
+            self._names = TextualNames()
+            for _, source in self._sources.values():
+                self._names.add(source)
+        return self._names
 
     def defines(self, name: str) -> bool:
         """Whether any project module defines a function or class of this name (a cheap filter:
         ``x.view()`` cannot call project code when no project file defines ``view``)."""
-        if self._defined is None:
-            self._defined = set()
-            for _, source in self._sources.values():
-                self._defined.update(_DEFINITION.findall(source))
-        return name in self._defined
+        return name in self._textual_names().defined
+
+    def may_assign_to_self(self, attribute: str) -> bool:
+        """Whether any project method may assign ``self.<attribute>`` (a cheap filter: the value
+        of ``x.<attribute>`` cannot be inferred when no class assigns it, whatever ``x`` holds)."""
+        return attribute in self._textual_names().self_attributes
 
     def resolve_callee(self, ctx: ModuleContext, call: cst.Call) -> FunctionInfo | ClassInfo | None:
         """The project function or class a call invokes, when the index can tell."""
@@ -496,6 +523,14 @@ class ProjectIndex:
                 if method is not None:
                     return method
         return None
+
+    def constructed_class(self, ctx: ModuleContext, call: cst.Call) -> str | None:
+        """The qualified name of the project class a call instantiates, told from summaries: an
+        instance's class is all value inference needs, not the parsed module that defines it."""
+        called = called_name(call)
+        qualname = ctx.qualname(call.func) if called is not None and self.defines(called) else None
+        summary = self.class_summary(qualname, ctx.module_name) if qualname is not None else None
+        return summary.qualname if summary is not None else None
 
     def load_all(self) -> None:
         for module_name in list(self._sources):
@@ -550,7 +585,7 @@ class ProjectIndex:
             # is what makes a large tree slow, so its functions' parameters are not followed past
             # it (and the cache need not re-check it when one of its importers changes)
             complete = len(importers) <= MAX_CALLER_MODULES
-            candidates = [m for m in [home, *(importers if complete else ())] if name in self._sources[m][1]]
+            candidates = [m for m in [home, *(importers if complete else ())] if self.may_call(m, name)]
             sites = []
             for module_name in candidates:
                 ctx = self.load(module_name)
@@ -559,6 +594,12 @@ class ProjectIndex:
                         sites.append((ctx, call))
             self._call_sites[function.qualname] = (sites, complete)
         return self._call_sites[function.qualname]
+
+    def may_call(self, module_name: str, name: str) -> bool:
+        """Whether a module calls something called ``name``, told without a libcst parse."""
+        summary = self.module_summary(module_name)
+        # a module CPython cannot parse is parsed by the caller, which reports it
+        return name in summary.called if summary is not None else name in self._sources[module_name][1]
 
     def _calls_named(self, ctx: ModuleContext, name: str) -> list[cst.Call]:
         """The module's calls of a function or method called ``name`` (indexed once per parse:

@@ -1,7 +1,8 @@
 """What a module's classes are, read with CPython's parser instead of libcst.
 
 Walking a class hierarchy asks, for each ancestor, only its bases, the names of its methods and
-the ``self.<name>`` attributes it assigns. A model of a large library inherits from mixins spread
+the ``self.<name>`` attributes it assigns; looking for a function's callers asks only which
+modules call something of its name. A model of a large library inherits from mixins spread
 over a dozen modules; parsing each of them with libcst to learn their bases costs several times
 what CPython's parser does, so the project index answers those questions from these summaries and
 parses a module with libcst only when a question needs its code.
@@ -23,6 +24,8 @@ _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
 
 @dataclass(frozen=True)
 class ClassSummary:
+    #: the class's own qualified name (where it is defined, whatever name it was asked by)
+    qualname: str
     #: qualified (and normalized) names of the bases that resolve, in order
     bases: tuple[str, ...]
     #: functions defined directly in the class body
@@ -37,6 +40,8 @@ class ModuleSummary:
     bindings: dict[str, str]
     #: every class of the module, at any depth, by qualified name
     classes: dict[str, ClassSummary]
+    #: the names its calls call: ``f`` for ``f(...)``, ``step`` for ``opt.step(...)``
+    called: frozenset[str]
 
 
 def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary | None:
@@ -58,8 +63,17 @@ def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary 
                 names.add_definition(node.name)
             if isinstance(node, ast.ClassDef):
                 found.append((".".join(part for part in (module_name, *owners, node.name) if part), node))
-    classes = {qualname: _summarize_class(node, names) for qualname, node in found}
-    return ModuleSummary(names.bindings, classes)
+    classes = {qualname: _summarize_class(qualname, node, names) for qualname, node in found}
+    return ModuleSummary(names.bindings, classes, frozenset(_called_names(tree)))
+
+
+def _called_names(tree: ast.Module) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name):
+                yield node.func.id
+            elif isinstance(node.func, ast.Attribute):
+                yield node.func.attr
 
 
 def _preorder(tree: ast.Module) -> Iterator[tuple[ast.AST, tuple[str, ...]]]:
@@ -78,7 +92,7 @@ def _blocks(node: ast.AST) -> list[ast.AST]:
     return [child for child in ast.iter_child_nodes(node) if isinstance(child, _BLOCKS)]
 
 
-def _summarize_class(node: ast.ClassDef, names: NameTable) -> ClassSummary:
+def _summarize_class(own_qualname: str, node: ast.ClassDef, names: NameTable) -> ClassSummary:
     bases = []
     for base in node.bases:
         dotted = _dotted(base.value if isinstance(base, ast.Starred) else base)
@@ -87,7 +101,7 @@ def _summarize_class(node: ast.ClassDef, names: NameTable) -> ClassSummary:
             bases.append(knowledge.normalize(qualname))
     methods = [statement for statement in node.body if isinstance(statement, _FUNCTIONS)]
     attributes = {name for method in methods for name in _self_attributes(method)}
-    return ClassSummary(tuple(bases), frozenset(method.name for method in methods), frozenset(attributes))
+    return ClassSummary(own_qualname, tuple(bases), frozenset(method.name for method in methods), frozenset(attributes))
 
 
 def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[str]:

@@ -90,6 +90,9 @@ class ValueInference:
             qualname = knowledge.normalize(qualname)
             if qualname in WRAPPERS and call.args:
                 return self.infer(ctx, call.args[0].value, depth) | {qualname}
+        constructed = self.project.constructed_class(ctx, call)
+        if constructed is not None:
+            return frozenset({constructed})
         callee = self.project.resolve_callee(ctx, call)
         if isinstance(callee, ClassInfo):
             return frozenset({callee.qualname})
@@ -171,6 +174,8 @@ class ValueInference:
     def _infer_attribute(self, ctx: ModuleContext, attribute: cst.Attribute, depth: int) -> frozenset[str]:
         owner = attribute.value
         name = attribute.attr.value
+        if not self.project.may_assign_to_self(name):
+            return EMPTY  # no class assigns it: what the owner holds does not matter
         if isinstance(owner, cst.Name) and owner.value == "self":
             class_node = ctx.enclosing_class(attribute)
             if class_node is None:
