@@ -419,8 +419,7 @@ class ProjectIndex:
             classes[info.qualname] = ClassSummary(
                 info.qualname, tuple(info.bases), frozenset(info.methods), frozenset(attributes)
             )
-        called = frozenset(name for name in map(called_name, ctx.calls) if name is not None)
-        return ModuleSummary(ctx.names.bindings, classes, called)
+        return ModuleSummary(ctx.names.bindings, classes)
 
     def _module_named(self, dotted: str, near: str) -> str | None:
         """The registered module called ``dotted``, or ending in it, closest to ``near``."""
@@ -598,10 +597,9 @@ class ProjectIndex:
         return self._call_sites[function.qualname]
 
     def may_call(self, module_name: str, name: str) -> bool:
-        """Whether a module calls something called ``name``, told without a libcst parse."""
-        summary = self.module_summary(module_name)
-        # a module CPython cannot parse is parsed by the caller, which reports it
-        return name in summary.called if summary is not None else name in self._sources[module_name][1]
+        """Whether a module may call something called ``name``: its text has ``name(`` (a superset:
+        a mention in a comment, a string or an import is not a call)."""
+        return re.search(rf"\b{re.escape(name)}\s*\(", self._sources[module_name][1]) is not None
 
     def _calls_named(self, ctx: ModuleContext, name: str) -> list[cst.Call]:
         """The module's calls of a function or method called ``name`` (indexed once per parse:

@@ -1,8 +1,7 @@
 """What a module's classes are, read with CPython's parser instead of libcst.
 
 Walking a class hierarchy asks, for each ancestor, only its bases, the names of its methods and
-the ``self.<name>`` attributes it assigns; looking for a function's callers asks only which
-modules call something of its name. A model of a large library inherits from mixins spread
+the ``self.<name>`` attributes it assigns. A model of a large library inherits from mixins spread
 over a dozen modules; parsing each of them with libcst to learn their bases costs several times
 what CPython's parser does, so the project index answers those questions from these summaries and
 parses a module with libcst only when a question needs its code.
@@ -40,8 +39,6 @@ class ModuleSummary:
     bindings: dict[str, str]
     #: every class of the module, at any depth, by qualified name
     classes: dict[str, ClassSummary]
-    #: the names its calls call: ``f`` for ``f(...)``, ``step`` for ``opt.step(...)``
-    called: frozenset[str]
 
 
 def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary | None:
@@ -64,16 +61,7 @@ def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary 
             if isinstance(node, ast.ClassDef):
                 found.append((".".join(part for part in (module_name, *owners, node.name) if part), node))
     classes = {qualname: _summarize_class(qualname, node, names) for qualname, node in found}
-    return ModuleSummary(names.bindings, classes, frozenset(_called_names(tree)))
-
-
-def _called_names(tree: ast.Module) -> Iterator[str]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Name):
-                yield node.func.id
-            elif isinstance(node.func, ast.Attribute):
-                yield node.func.attr
+    return ModuleSummary(names.bindings, classes)
 
 
 def _preorder(tree: ast.Module) -> Iterator[tuple[ast.AST, tuple[str, ...]]]:
