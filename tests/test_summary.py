@@ -31,6 +31,13 @@ AWKWARD = {
                     pass
                 with open("f") as self.e:
                     pass
+                self.loss = nn.CrossEntropyLoss()
+                self.activation: nn.Module = nn.GELU() if self.c else torch_nn.Tanh()
+                self.inner = Block.Inner(4, 4)
+                self.parallel = nn.DataParallel(self.inner)
+                self.built = make_block()
+                self.items = [nn.ReLU()]
+                self.loss += 1
 
                 def nested():
                     self.f = 5
@@ -42,6 +49,9 @@ AWKWARD = {
             class Inner(torch_nn.Linear):
                 def forward(self, x):
                     return x
+
+        def make_block():
+            return Block()
 
         def factory():
             import torch.nn.functional as F
@@ -81,6 +91,13 @@ def _assert_same_summaries(files: dict[Path, str], root: Path) -> ProjectIndex:
     for qualname in parsed.classes:
         assert unparsed.class_summary(qualname) == parsed.class_summary(qualname), qualname
     assert not unparsed.modules, "summaries must not parse modules with libcst"
+    for qualname in parsed.classes:
+        summary = parsed.class_summary(qualname)
+        assert summary is not None
+        for name in summary.attributes:
+            # told from summaries where they can, by parsing the module where they cannot
+            told = unparsed.values.class_attribute(qualname, name)
+            assert told == parsed.values.class_attribute(qualname, name), (qualname, name)
     return unparsed
 
 
@@ -100,6 +117,14 @@ def test_awkward_classes(tmp_path: Path) -> None:
     assert local is not None and local.methods == {"forward"}
     # a name the package re-exports resolves to the class it names, as a libcst lookup does
     assert unparsed.class_summary("pkg.Reexported") == block
+    fresh = _projects(files, tmp_path)[1]
+    # calls of outside names and of project classes are told by the summary alone...
+    assert fresh.values.class_attribute("pkg.layers.Block", "loss") == {"torch.nn.CrossEntropyLoss"}
+    assert fresh.values.class_attribute("pkg.layers.Block", "inner") == {"pkg.layers.Block.Inner"}
+    assert not fresh.modules
+    # ...a project function's returns by its parse
+    assert fresh.values.class_attribute("pkg.layers.Block", "built") == {"pkg.layers.Block"}
+    assert set(fresh.modules) == {"pkg.layers"}
 
 
 @pytest.mark.parametrize("folder", ["", "project", "ml001_cross_file", "ml116_unseeded_training", "confirm"])

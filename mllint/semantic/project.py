@@ -417,7 +417,7 @@ class ProjectIndex:
             info = self.classes[self.qualify(ctx, node)]
             attributes = {name for method in info.methods.values() for name in ctx.scopes[method.node].self_attributes}
             classes[info.qualname] = ClassSummary(
-                info.qualname, tuple(info.bases), frozenset(info.methods), frozenset(attributes)
+                info.qualname, tuple(info.bases), frozenset(info.methods), frozenset(attributes), ctx.module_name
             )
         return ModuleSummary(ctx.names.bindings, classes)
 

@@ -10,8 +10,8 @@ parses a module with libcst only when a question needs its code.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from mllint.semantic import knowledge
 from mllint.semantic.names import NameTable
@@ -31,6 +31,14 @@ class ClassSummary:
     methods: frozenset[str]
     #: names of ``self.<name>`` attributes its methods may assign (a superset)
     attributes: frozenset[str]
+    #: the module it is defined in
+    module_name: str
+    #: per attribute, what its methods' assignments and ``with ... as`` bind to it: the qualified
+    #: name a call of a module-level name calls (``nn.CrossEntropyLoss()``), or None for a value
+    #: whose kind only its code can tell (a name, an attribute, a call of something else); values
+    #: that hold no instance (literals, containers) are left out. Augmented assignments and
+    #: ``for`` targets bind nothing value inference follows.
+    assigned: Mapping[str, tuple[str | None, ...]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -88,40 +96,63 @@ def _summarize_class(own_qualname: str, node: ast.ClassDef, names: NameTable) ->
         if qualname is not None:
             bases.append(knowledge.normalize(qualname))
     methods = [statement for statement in node.body if isinstance(statement, _FUNCTIONS)]
-    attributes = {name for method in methods for name in _self_attributes(method)}
-    return ClassSummary(own_qualname, tuple(bases), frozenset(method.name for method in methods), frozenset(attributes))
+    assigned: dict[str, list[str | None]] = {}
+    for method in methods:
+        for name, value in _self_attributes(method):
+            values = assigned.setdefault(name, [])
+            if value is None or isinstance(value, _CONTEXTUAL):
+                values.append(None)
+            elif isinstance(value, ast.Call):
+                dotted = _dotted(value.func)
+                values.append(names.resolve(dotted) if dotted is not None else None)
+    return ClassSummary(
+        own_qualname,
+        tuple(bases),
+        frozenset(method.name for method in methods),
+        frozenset(assigned),
+        names.module_name,
+        {name: tuple(values) for name, values in assigned.items()},
+    )
 
 
-def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[str]:
+#: the value of a binding value inference does not follow (``+=``, a ``for`` target): like a
+#: literal, it names no instance
+_NO_INSTANCE = ast.Constant(None)
+#: expressions whose value only the code around them tells (others but calls name no instance)
+_CONTEXTUAL = (ast.Name, ast.Attribute, ast.IfExp, ast.BoolOp)
+
+
+def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[tuple[str, ast.expr | None]]:
     """``self.<name>`` bound by the method's own statements (not by functions nested in it), where
-    the scan binds names: assignments, ``for`` targets and ``with ... as`` targets."""
+    the scan binds names: assignments, ``for`` targets and ``with ... as`` targets; with the value
+    bound (None when it is an element of an unpacked value)."""
     stack: list[ast.AST] = list(reversed(method.body))
     while stack:
         statement = stack.pop()
-        for target in _binding_targets(statement):
-            yield from _self_attribute_names(target)
+        for target, value in _bindings(statement):
+            yield from _self_attribute_names(target, value)
         if not isinstance(statement, _FUNCTIONS):
             stack.extend(reversed(_blocks(statement)))
 
 
-def _binding_targets(statement: ast.AST) -> list[ast.expr]:
+def _bindings(statement: ast.AST) -> list[tuple[ast.expr, ast.expr]]:
     if isinstance(statement, ast.Assign):
-        return statement.targets
+        return [(target, statement.value) for target in statement.targets]
     if isinstance(statement, ast.AnnAssign):
-        return [statement.target] if statement.value is not None else []
+        return [(statement.target, statement.value)] if statement.value is not None else []
     if isinstance(statement, (ast.AugAssign, ast.For, ast.AsyncFor)):
-        return [statement.target]
+        return [(statement.target, _NO_INSTANCE)]
     if isinstance(statement, (ast.With, ast.AsyncWith)):
-        return [item.optional_vars for item in statement.items if item.optional_vars is not None]
+        return [(item.optional_vars, item.context_expr) for item in statement.items if item.optional_vars is not None]
     return []
 
 
-def _self_attribute_names(target: ast.expr) -> Iterator[str]:
+def _self_attribute_names(target: ast.expr, value: ast.expr | None) -> Iterator[tuple[str, ast.expr | None]]:
     if isinstance(target, (ast.Tuple, ast.List)):
         for element in target.elts:
-            yield from _self_attribute_names(element)
+            yield from _self_attribute_names(element, None)
     elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
-        yield target.attr
+        yield target.attr, value
 
 
 def _dotted(expr: ast.expr) -> str | None:

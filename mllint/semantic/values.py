@@ -17,7 +17,8 @@ from mllint.semantic.scan import Binding
 
 if TYPE_CHECKING:
     from mllint.context import ModuleContext
-    from mllint.semantic.project import FunctionInfo, ProjectIndex
+    from mllint.semantic.project import ClassInfo, FunctionInfo, ProjectIndex
+    from mllint.semantic.summary import ClassSummary
 
 EMPTY: frozenset[str] = frozenset()
 MAX_DEPTH = 8
@@ -189,16 +190,49 @@ class ValueInference:
             classes = list(self.infer(ctx, owner, depth))
         result: set[str] = set()
         for class_qualname in classes:
-            result |= self._class_attribute(class_qualname, name, depth)
+            result |= self.class_attribute(class_qualname, name, depth)
         return frozenset(result)
 
-    def _class_attribute(self, class_qualname: str, name: str, depth: int) -> frozenset[str]:
+    def class_attribute(self, class_qualname: str, name: str, depth: int = 0) -> frozenset[str]:
+        """What the class or its project ancestors assign to ``self.<name>``: told by an
+        ancestor's summary where it can, its parsed methods otherwise."""
         result: set[str] = set()
-        for info in self.project.classes_assigning(class_qualname, name):
-            for method in info.methods.values():
-                table = info.ctx.scopes.get(method.node)
-                if table is not None and name in table.self_attributes:
-                    result |= self._from_bindings(info.ctx, table.self_attributes[name], depth)
+        for ancestor in self.project.mro(class_qualname):
+            summary = self.project.class_summary(ancestor)
+            if summary is None or name not in summary.attributes:
+                continue
+            told = None if summary.qualname in self.project.classes else self._summarized(summary, name)
+            if told is not None:
+                result |= told
+                continue
+            info = self.project.resolve_class(ancestor)
+            if info is not None:
+                result |= self._assigned_in(info, name, depth)
+        return frozenset(result)
+
+    def _assigned_in(self, info: ClassInfo, name: str, depth: int) -> frozenset[str]:
+        result: set[str] = set()
+        for method in info.methods.values():
+            table = info.ctx.scopes.get(method.node)
+            if table is not None and name in table.self_attributes:
+                result |= self._from_bindings(info.ctx, table.self_attributes[name], depth)
+        return frozenset(result)
+
+    def _summarized(self, summary: ClassSummary, name: str) -> frozenset[str] | None:
+        """The attribute's values as :meth:`_infer_call` would infer them, when every value bound
+        is a call of a module-level name that is not a project function (whose returns only its
+        parse tells); None otherwise."""
+        result: set[str] = set()
+        for qualname in summary.assigned.get(name, (None,)):
+            if qualname is None or knowledge.normalize(qualname) in WRAPPERS:
+                return None
+            if not self.project.defines(qualname.rsplit(".", 1)[-1]):
+                result.add(knowledge.normalize(qualname))
+                continue
+            constructed = self.project.class_summary(qualname, summary.module_name)
+            if constructed is None:
+                return None  # perhaps a project function
+            result.add(constructed.qualname)
         return frozenset(result)
 
 
