@@ -171,6 +171,25 @@ def _bracket_depth(source: str) -> int:
     return deepest
 
 
+@contextlib.contextmanager
+def unchecked_node_construction() -> Iterator[None]:
+    """libcst validates every node as it is constructed (the balance of parentheses, the content
+    of whitespace nodes...). The nodes its own parser builds from source pass by construction
+    (libcst's source marks the work as redundant there), and the checks cost a sixth of a parse;
+    they are skipped while parsing. Nodes built elsewhere, for fixes, are still checked. Not
+    thread-safe: nodes another thread builds meanwhile go unchecked too."""
+    validating = cst.CSTNode.__post_init__
+    cst.CSTNode.__post_init__ = _unchecked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        cst.CSTNode.__post_init__ = validating  # type: ignore[method-assign]
+
+
+def _unchecked(_node: cst.CSTNode) -> None:
+    pass
+
+
 def parse_source(source: str) -> cst.Module:
     if _bracket_depth(source) > MAX_BRACKET_DEPTH:
         # CPython refuses such nesting; its parser says so safely, where a native parser may crash
@@ -181,7 +200,8 @@ def parse_source(source: str) -> cst.Module:
         except (RecursionError, MemoryError) as error:
             raise SourceError("too deeply nested to parse") from error
     try:
-        return cst.parse_module(source)
+        with unchecked_node_construction():
+            return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         # CPython's own message and position, which users know from their interpreter
         reason = re.sub(r"^(?:parser error: )?(?:error at \d+:\d+: )?", "", error.message)
