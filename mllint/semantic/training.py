@@ -242,12 +242,17 @@ def _constructs(ctx: ModuleContext, value: cst.BaseExpression) -> bool:
     return isinstance(value, cst.Call) and (isinstance(value.func, cst.Name) or ctx.qualname(value.func) is not None)
 
 
-def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> list[Event]:
-    """Every event of a function body in source order (nested definitions excluded)."""
-    events: list[Event] = []
-    for statement in _statements_of(function.body):
-        events.extend(node_events(ctx, statement, depth))
-    return events
+def function_events(ctx: ModuleContext, function: cst.FunctionDef, depth: int = 0) -> tuple[Event, ...]:
+    """Every event of a function body in source order (nested definitions excluded); computed
+    once per depth: a helper called from many places is looked into once."""
+    key = ("function_events", function, depth)
+    found = ctx.memo.get(key)
+    if found is None:
+        events: list[Event] = []
+        for statement in _statements_of(function.body):
+            events.extend(node_events(ctx, statement, depth))
+        found = ctx.memo[key] = tuple(events)
+    return found  # type: ignore[return-value]
 
 
 def _block_children(node: cst.CSTNode) -> list[cst.CSTNode]:
