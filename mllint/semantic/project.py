@@ -478,8 +478,9 @@ class ProjectIndex:
                 yield info
 
     def prepare(self) -> None:
-        """Build the tables every check consults (the import graph, the defined names) now: before
-        worker processes are forked, so that they share them instead of each building its own."""
+        """Build the tables every check consults (the import graph, the names read from the text)
+        now: before worker processes are forked, so that they share them instead of each building
+        its own."""
         self.import_graph  # noqa: B018 - built on first access
         self._textual_names()
 

@@ -1,7 +1,8 @@
 """What a module's classes are, read with CPython's parser instead of libcst.
 
 Walking a class hierarchy asks, for each ancestor, only its bases, the names of its methods and
-the ``self.<name>`` attributes it assigns. A model of a large library inherits from mixins spread
+the ``self.<name>`` attributes it assigns (and, for value inference, what an assignment such as
+``self.loss = nn.CrossEntropyLoss()`` calls). A model of a large library inherits from mixins spread
 over a dozen modules; parsing each of them with libcst to learn their bases costs several times
 what CPython's parser does, so the project index answers those questions from these summaries and
 parses a module with libcst only when a question needs its code.
@@ -118,7 +119,7 @@ def _summarize_class(own_qualname: str, node: ast.ClassDef, names: NameTable) ->
 #: the value of a binding value inference does not follow (``+=``, a ``for`` target): like a
 #: literal, it names no instance
 _NO_INSTANCE = ast.Constant(None)
-#: expressions whose value only the code around them tells (others but calls name no instance)
+#: expressions whose value only the code around them tells; any other but a call names no instance
 _CONTEXTUAL = (ast.Name, ast.Attribute, ast.IfExp, ast.BoolOp)
 
 
