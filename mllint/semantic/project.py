@@ -23,6 +23,7 @@ from mllint.context import ModuleContext
 from mllint.semantic import knowledge
 from mllint.semantic.imports import add_import_edges, dependency_fingerprints, import_graph
 from mllint.semantic.names import called_name
+from mllint.semantic.scan import Binding, ScopeTable
 from mllint.semantic.summary import ClassSummary, ModuleSummary, summarize
 from mllint.semantic.values import ValueInference
 
@@ -47,6 +48,17 @@ class ClassInfo:
     ctx: ModuleContext = field(repr=False)
     bases: list[str] = field(default_factory=list)
     methods: dict[str, FunctionInfo] = field(default_factory=dict, repr=False)
+
+    def method_scopes(self) -> Iterator[ScopeTable]:
+        """The scope tables of the methods defined in the class body."""
+        for method in self.methods.values():
+            table = self.ctx.scopes.get(method.node)
+            if table is not None:
+                yield table
+
+    def self_bindings(self, attribute: str) -> list[Binding]:
+        """What the class's methods bind to ``self.<attribute>``."""
+        return [binding for table in self.method_scopes() for binding in table.self_attributes.get(attribute, ())]
 
 
 Found = TypeVar("Found")
@@ -415,7 +427,7 @@ class ProjectIndex:
         classes = {}
         for node in ctx.classes:
             info = self.classes[self.qualify(ctx, node)]
-            attributes = {name for method in info.methods.values() for name in ctx.scopes[method.node].self_attributes}
+            attributes = {name for table in info.method_scopes() for name in table.self_attributes}
             classes[info.qualname] = ClassSummary(
                 info.qualname, tuple(info.bases), frozenset(info.methods), frozenset(attributes), ctx.module_name
             )
@@ -468,14 +480,26 @@ class ProjectIndex:
         """The class and its project ancestors whose methods may assign ``self.<attribute>``."""
         return self._ancestors_where(class_qualname, lambda summary: attribute in summary.attributes)
 
+    def summaries_assigning(self, class_qualname: str, attribute: str) -> Iterator[tuple[str, ClassSummary]]:
+        """The summaries of those classes, each with the name the walk reached it by; nothing
+        parsed (see :meth:`classes_assigning`)."""
+        return self._summaries_where(class_qualname, lambda summary: attribute in summary.attributes)
+
     def _ancestors_where(self, class_qualname: str, wanted: Callable[[ClassSummary], bool]) -> Iterator[ClassInfo]:
         """The class and its project ancestors, in method resolution order, whose summary is
         ``wanted``: only those are parsed with libcst."""
-        for ancestor in self.mro(class_qualname):
-            summary = self.class_summary(ancestor)
-            info = self.resolve_class(ancestor) if summary is not None and wanted(summary) else None
+        for ancestor, _ in self._summaries_where(class_qualname, wanted):
+            info = self.resolve_class(ancestor)
             if info is not None:
                 yield info
+
+    def _summaries_where(
+        self, class_qualname: str, wanted: Callable[[ClassSummary], bool]
+    ) -> Iterator[tuple[str, ClassSummary]]:
+        for ancestor in self.mro(class_qualname):
+            summary = self.class_summary(ancestor)
+            if summary is not None and wanted(summary):
+                yield ancestor, summary
 
     def prepare(self) -> None:
         """Build the tables every check consults (the import graph, the names read from the text)

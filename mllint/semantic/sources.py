@@ -155,10 +155,8 @@ def _self_attribute(ctx: ModuleContext, attribute: cst.Attribute) -> list[Step]:
         return []
     steps = []
     for info in ctx.project.classes_assigning(ctx.project.qualify(ctx, class_node), attribute.attr.value):
-        for method in info.methods.values():
-            table = info.ctx.scopes.get(method.node)
-            for binding in table.self_attributes.get(attribute.attr.value, []) if table else ():
-                element = unpacked(info.ctx, binding.value, binding.path)
-                if element is not None:
-                    steps.append(element)
+        for binding in info.self_bindings(attribute.attr.value):
+            element = unpacked(info.ctx, binding.value, binding.path)
+            if element is not None:
+                steps.append(element)
     return steps

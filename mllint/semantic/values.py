@@ -17,7 +17,7 @@ from mllint.semantic.scan import Binding
 
 if TYPE_CHECKING:
     from mllint.context import ModuleContext
-    from mllint.semantic.project import ClassInfo, FunctionInfo, ProjectIndex
+    from mllint.semantic.project import FunctionInfo, ProjectIndex
     from mllint.semantic.summary import ClassSummary
 
 EMPTY: frozenset[str] = frozenset()
@@ -197,25 +197,12 @@ class ValueInference:
         """What the class or its project ancestors assign to ``self.<name>``: told by an
         ancestor's summary where it can, its parsed methods otherwise."""
         result: set[str] = set()
-        for ancestor in self.project.mro(class_qualname):
-            summary = self.project.class_summary(ancestor)
-            if summary is None or name not in summary.attributes:
-                continue
+        for ancestor, summary in self.project.summaries_assigning(class_qualname, name):
             told = None if summary.qualname in self.project.classes else self._summarized(summary, name)
-            if told is not None:
-                result |= told
-                continue
-            info = self.project.resolve_class(ancestor)
-            if info is not None:
-                result |= self._assigned_in(info, name, depth)
-        return frozenset(result)
-
-    def _assigned_in(self, info: ClassInfo, name: str, depth: int) -> frozenset[str]:
-        result: set[str] = set()
-        for method in info.methods.values():
-            table = info.ctx.scopes.get(method.node)
-            if table is not None and name in table.self_attributes:
-                result |= self._from_bindings(info.ctx, table.self_attributes[name], depth)
+            if told is None:
+                info = self.project.resolve_class(ancestor)
+                told = self._from_bindings(info.ctx, info.self_bindings(name), depth) if info else EMPTY
+            result |= told
         return frozenset(result)
 
     def _summarized(self, summary: ClassSummary, name: str) -> frozenset[str] | None:
