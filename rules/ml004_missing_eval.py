@@ -85,12 +85,17 @@ class MissingEval(Rule):
             if not _may_concern_modes(ctx, owner):
                 continue
             cfg = ctx.cfg(owner)
+            evaluated = _evaluated_calls(ctx, owner)
+            if not evaluated and not cfg.loop_bodies:
+                # no model run to evaluate, no loop to leave in eval mode: the events (those of every
+                # project function called, in other modules too) cannot lead to a finding
+                continue
             events = graph_events(ctx, cfg)
             training = any(e.kind in (Kind.BACKWARD, Kind.STEP) for found in events.values() for e in found)
             if training:
                 yield from _mode_not_restored(ctx, cfg, events)
             else:
-                yield from _evaluation_in_train_mode(ctx, owner, cfg, events)
+                yield from _evaluation_in_train_mode(ctx, owner, cfg, events, evaluated)
 
 
 def _may_concern_modes(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
@@ -162,18 +167,26 @@ def _trains_before_restoring(events: list[Event]) -> bool:
     return False
 
 
-def _evaluation_in_train_mode(
-    ctx: ModuleContext, owner: cst.FunctionDef | None, cfg: ControlFlowGraph, events: dict[Node, list[Event]]
-) -> Iterator[Finding]:
+def _evaluated_calls(ctx: ModuleContext, owner: cst.FunctionDef | None) -> list[cst.Call]:
+    """Runs of a mode-dependent model in an evaluation function or under ``no_grad``."""
     evaluating = owner is not None and _is_evaluation_function(ctx, owner)
     calls = ctx.scopes[owner].calls
-    if not evaluating and any(_computes_training_loss(ctx, c) for c in calls):
+    return [c for c in calls if (evaluating or without_grad(ctx, c)) and _is_model_call(ctx, c)]
+
+
+def _evaluation_in_train_mode(
+    ctx: ModuleContext,
+    owner: cst.FunctionDef | None,
+    cfg: ControlFlowGraph,
+    events: dict[Node, list[Event]],
+    evaluated: list[cst.Call],
+) -> Iterator[Finding]:
+    evaluating = owner is not None and _is_evaluation_function(ctx, owner)
+    if not evaluating and any(_computes_training_loss(ctx, c) for c in ctx.scopes[owner].calls):
         return  # a training loss (student forward, teacher under no_grad): the trainer sets modes
     eval_nodes = {n for n, found in events.items() if last_mode(found) is Kind.EVAL}
     train_nodes = {n: e for n, found in events.items() for e in found if e.kind is Kind.TRAIN and not e.via_call}
-    for call in calls:
-        if not (evaluating or without_grad(ctx, call)) or not _is_model_call(ctx, call):
-            continue
+    for call in evaluated:
         node = cfg.node_of(call, ctx.parents)
         if node is None:
             continue
@@ -245,14 +258,15 @@ def _computes_training_loss(ctx: ModuleContext, call: cst.Call) -> bool:
 
 def _is_evaluation_function(ctx: ModuleContext, function: cst.FunctionDef) -> bool:
     name = function.name.value
-    info = ctx.project.function_info(function) if ctx.project else None
-    if info and info.class_qualname and ctx.project.is_subclass(info.class_qualname, knowledge.LIGHTNING_BASES):
-        return False  # Lightning switches modes around validation_step / test_step / predict_step
+    if not EVALUATION_NAME.search(name) and not any(is_no_grad(ctx, d.decorator) for d in function.decorators):
+        return False
     if name.startswith("test_") and (ctx.path.name.startswith("test_") or "tests" in ctx.path.parts):
         return False  # a unit test, not an evaluation
-    if EVALUATION_NAME.search(name):
-        return True
-    return any(is_no_grad(ctx, decorator.decorator) for decorator in function.decorators)
+    info = ctx.project.function_info(function) if ctx.project else None
+    # Lightning switches modes around validation_step / test_step / predict_step
+    return not (
+        info and info.class_qualname and ctx.project.is_subclass(info.class_qualname, knowledge.LIGHTNING_BASES)
+    )
 
 
 def _is_model_call(ctx: ModuleContext, call: cst.Call) -> bool:

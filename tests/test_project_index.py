@@ -221,3 +221,44 @@ def test_dropped_modules_are_freed_by_reference_counting() -> None:
     finally:
         if collecting:
             gc.enable()
+
+
+def test_a_name_a_module_only_imports_or_assigns_is_resolved_without_parsing_that_module() -> None:
+    files = {
+        "layers": "def attention(q, k):\n    return q @ k\n\nclass Block:\n    def run(self):\n        pass\n",
+        "package": "from layers import attention, Block\n\nREGISTRY = dict()\n",
+        "train": "import package\n\npackage.attention\npackage.Block.run\npackage.REGISTRY.get\n",
+    }
+    lazy, parsed = project_of(files), project_of(files)
+    for module_name in files:
+        parsed.load(module_name)
+    attention = lazy.resolve_function("package.attention")
+    assert attention is not None and attention.qualname == "layers.attention"
+    run = lazy.resolve_function("package.Block.run")
+    assert run is not None and run.qualname == "layers.Block.run"
+    assert lazy.resolve_function("package.REGISTRY.get") is None
+    assert set(lazy.modules) == {"layers"}, "the package re-exports and assigns: its parse is not needed"
+    for qualname in ("package.attention", "package.Block.run", "package.REGISTRY.get", "layers.Block"):
+        lazily = lazy.resolve_function(qualname) or lazy.resolve_class(qualname)
+        found = parsed.resolve_function(qualname) or parsed.resolve_class(qualname)
+        assert (lazily and lazily.qualname) == (found and found.qualname), qualname
+
+
+def test_the_evaluation_check_looks_into_no_helper_where_no_model_is_evaluated() -> None:
+    project = project_of(
+        {
+            "inits": "def fill(weight):\n    weight.zero_()\n",
+            "train": """
+                import torch
+                from inits import fill
+
+                @torch.no_grad()
+                def reset(layer):
+                    fill(layer.weight)
+            """,
+        }
+    )
+    rule = next(rule for rule in all_rules() if rule.code == "ML004")
+    diagnostics, failures = check_registered(project, Path("train.py"), "train", [rule], Settings(root=Path()))
+    assert (diagnostics, failures) == ([], [])
+    assert set(project.modules) == {"train"}, "no model run: the helper's events cannot matter"

@@ -90,6 +90,10 @@ def _assert_same_summaries(files: dict[Path, str], root: Path) -> ProjectIndex:
     assert parsed.classes
     for qualname in parsed.classes:
         assert unparsed.class_summary(qualname) == parsed.class_summary(qualname), qualname
+    for module_name in parsed.modules:
+        read, scanned = unparsed.module_summary(module_name), parsed.module_summary(module_name)
+        assert read is not None and scanned is not None
+        assert (read.bindings, read.definitions) == (scanned.bindings, scanned.definitions), module_name
     assert not unparsed.modules, "summaries must not parse modules with libcst"
     for qualname in parsed.classes:
         summary = parsed.class_summary(qualname)

@@ -47,6 +47,8 @@ class NameTable:
         self.module_name = module_name
         self.is_package = is_package
         self.bindings: dict[str, str] = {}
+        #: names of the classes and functions defined at the top level (an import may bind one first)
+        self.definitions: set[str] = set()
 
     def _package(self, level: int) -> str:
         parts = self.module_name.split(".") if self.module_name else []
@@ -85,6 +87,7 @@ class NameTable:
 
     def add_definition(self, name: str) -> None:
         """A class or function defined at the top level of this module."""
+        self.definitions.add(name)
         self.bindings.setdefault(name, f"{self.module_name}.{name}" if self.module_name else name)
 
     def qualname(self, expr: cst.BaseExpression) -> str | None:

@@ -354,7 +354,16 @@ class ProjectIndex:
         if qualname in table:
             return table[qualname]
 
-        def in_module(module_name: str) -> tuple[Mapping[str, FunctionInfo | ClassInfo], Mapping[str, str]] | None:
+        def in_module(
+            module_name: str, name: str
+        ) -> tuple[Mapping[str, FunctionInfo | ClassInfo], Mapping[str, str]] | None:
+            if module_name not in self.modules:
+                summary = self.module_summary(module_name)
+                if summary is not None and name not in summary.definitions:
+                    # the module defines no class or function of that name (a module-level value,
+                    # a re-export): its imports alone tell what the name is, and its parse holds
+                    # nothing to find
+                    return table, summary.bindings
             ctx = self.load(module_name)
             return (table, ctx.names.bindings) if ctx is not None else None
 
@@ -367,20 +376,21 @@ class ProjectIndex:
         self,
         qualname: str,
         near: str,
-        in_module: Callable[[str], tuple[Mapping[str, Found], Mapping[str, str]] | None],
+        in_module: Callable[[str, str], tuple[Mapping[str, Found], Mapping[str, str]] | None],
         follow: Callable[[str, str], Found | None],
     ) -> Found | None:
         """What ``qualname`` names in the module its longest prefix names: an entry of the table
-        ``in_module`` gives for that module (keyed by qualified name), or what a name the module
-        imports from elsewhere names (``from .modeling import Net`` in ``__init__``), by ``follow``."""
+        ``in_module`` gives for that module and the first name looked up in it (keyed by qualified
+        name), or what a name the module imports from elsewhere names (``from .modeling import Net``
+        in ``__init__``), by ``follow``."""
         parts = qualname.split(".")
         for split in range(len(parts) - 1, 0, -1):
             module_name = self._module_named(".".join(parts[:split]), near)
-            found = in_module(module_name) if module_name else None
+            rest = parts[split:]
+            found = in_module(module_name, rest[0]) if module_name else None
             if module_name is None or found is None:
                 continue
             table, bindings = found
-            rest = parts[split:]
             entry = table.get(".".join([module_name, *rest]))
             if entry is not None:
                 return entry
@@ -403,7 +413,7 @@ class ProjectIndex:
         return self._class_summaries[key]
 
     def _find_summary(self, qualname: str, near: str, depth: int) -> ClassSummary | None:
-        def in_module(module_name: str) -> tuple[Mapping[str, ClassSummary], Mapping[str, str]] | None:
+        def in_module(module_name: str, _name: str) -> tuple[Mapping[str, ClassSummary], Mapping[str, str]] | None:
             summary = self.module_summary(module_name)
             return (summary.classes, summary.bindings) if summary is not None else None
 
@@ -431,7 +441,7 @@ class ProjectIndex:
             classes[info.qualname] = ClassSummary(
                 info.qualname, tuple(info.bases), frozenset(info.methods), frozenset(attributes), ctx.module_name
             )
-        return ModuleSummary(ctx.names.bindings, classes)
+        return ModuleSummary(ctx.names.bindings, classes, frozenset(ctx.names.definitions))
 
     def _module_named(self, dotted: str, near: str) -> str | None:
         """The registered module called ``dotted``, or ending in it, closest to ``near``."""

@@ -48,6 +48,8 @@ class ModuleSummary:
     bindings: dict[str, str]
     #: every class of the module, at any depth, by qualified name
     classes: dict[str, ClassSummary]
+    #: names of the classes and functions defined at the top level
+    definitions: frozenset[str] = frozenset()
 
 
 def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary | None:
@@ -70,7 +72,7 @@ def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary 
             if isinstance(node, ast.ClassDef):
                 found.append((".".join(part for part in (module_name, *owners, node.name) if part), node))
     classes = {qualname: _summarize_class(qualname, node, names) for qualname, node in found}
-    return ModuleSummary(names.bindings, classes)
+    return ModuleSummary(names.bindings, classes, frozenset(names.definitions))
 
 
 def _preorder(tree: ast.Module) -> Iterator[tuple[ast.AST, tuple[str, ...]]]:
