@@ -237,11 +237,17 @@ def test_a_name_a_module_only_imports_or_assigns_is_resolved_without_parsing_tha
     run = lazy.resolve_function("package.Block.run")
     assert run is not None and run.qualname == "layers.Block.run"
     assert lazy.resolve_function("package.REGISTRY.get") is None
-    assert set(lazy.modules) == {"layers"}, "the package re-exports and assigns: its parse is not needed"
+    # the package re-exports and assigns: its parse is not needed; of the other, the definitions asked for
+    assert not lazy.modules and lazy.partly_parsed == {"layers": {"attention", "Block"}}
     for qualname in ("package.attention", "package.Block.run", "package.REGISTRY.get", "layers.Block"):
         lazily = lazy.resolve_function(qualname) or lazy.resolve_class(qualname)
         found = parsed.resolve_function(qualname) or parsed.resolve_class(qualname)
         assert (lazily and lazily.qualname) == (found and found.qualname), qualname
+    # checking the module parses it in full, and every answer about it comes from that parse
+    layers = lazy.load("layers", strict=True)
+    assert not lazy.partly_parsed
+    attention = lazy.resolve_function("package.attention")
+    assert attention is not None and attention.ctx is layers
 
 
 def test_the_evaluation_check_looks_into_no_helper_where_no_model_is_evaluated() -> None:
@@ -262,3 +268,35 @@ def test_the_evaluation_check_looks_into_no_helper_where_no_model_is_evaluated()
     diagnostics, failures = check_registered(project, Path("train.py"), "train", [rule], Settings(root=Path()))
     assert (diagnostics, failures) == ([], [])
     assert set(project.modules) == {"train"}, "no model run: the helper's events cannot matter"
+
+
+def test_call_sites_are_found_in_the_definitions_that_may_call_alone() -> None:
+    project = project_with_callers(0)
+    caller = """
+        from helpers import evaluate
+
+        def unrelated(model):
+            return model
+
+        def run(model, loader):
+            model.eval()
+            return evaluate(model, loader)
+
+        class Runner:
+            def go(self, model, loader):
+                return evaluate(model, loader)
+
+        evaluate(None, [])
+    """
+    project.register("caller", Path("caller.py"), textwrap.dedent(caller))
+    info = evaluate_info(project)
+    sites = [(ctx.module_name, ctx.enclosing_function(call)) for ctx, call in project.call_sites(info)]
+    names = [(module_name, function.name.value if function else None) for module_name, function in sites]
+    assert sorted(names, key=str) == sorted(
+        [("helpers", "local_use"), ("caller", "run"), ("caller", "go"), ("caller", None)], key=str
+    )
+    assert "caller" not in project.modules and project.partly_parsed == {"caller": {"run", "Runner"}}
+    caller_ctx = next(ctx for ctx, _ in project.call_sites(info) if ctx.module_name == "caller")
+    # the file's own positions: the lines of the definitions left out are blank, not removed
+    assert caller_ctx.source.splitlines()[6] == "def run(model, loader):"
+    assert caller_ctx.source.splitlines()[3] == ""

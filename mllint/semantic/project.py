@@ -7,6 +7,7 @@ known by its qualified name only.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 from collections import OrderedDict
@@ -24,7 +25,7 @@ from mllint.semantic import knowledge
 from mllint.semantic.imports import add_import_edges, dependency_fingerprints, import_graph
 from mllint.semantic.names import called_name
 from mllint.semantic.scan import Binding, ScopeTable
-from mllint.semantic.summary import ClassSummary, ModuleSummary, summarize
+from mllint.semantic.summary import ClassSummary, ModuleSummary, definition_spans, summarize
 from mllint.semantic.values import ValueInference
 
 
@@ -92,7 +93,8 @@ class ProjectIndex:
     """Modules are registered cheaply (path and text) and parsed only when a query needs them.
 
     A run registers every file, then checks each one; the classes, functions and call sites
-    of other modules are loaded on demand, so a worker process parses what its files use.
+    of other modules are loaded on demand, so a worker process parses what its files use, and of
+    a module it does not check, the definitions a question needs (see :meth:`_part`).
     """
 
     def __init__(self, loader: Callable[[Path, str, str], ModuleContext] | None = None) -> None:
@@ -110,10 +112,12 @@ class ProjectIndex:
         self._summaries: dict[str, ModuleSummary | None] = {}
         self._class_summaries: dict[tuple[str, str], ClassSummary | None] = {}
         self._call_sites: dict[str, tuple[list[tuple[ModuleContext, cst.Call]], bool]] = {}
-        self._calls_by_name: dict[str, dict[str, list[cst.Call]]] = {}
         self._names: TextualNames | None = None
         self._imports: nx.DiGraph | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()
+        #: modules not parsed in full but for some of their definitions: module -> the names of the
+        #: definitions a parse holds -> that parse (see :meth:`_part`)
+        self._parts: dict[str, dict[frozenset[str], ModuleContext]] = {}
         self._load_budget: int | None = None
         self.values = ValueInference(self)
 
@@ -136,11 +140,13 @@ class ProjectIndex:
             return ctx
         if module_name in self._failed and not strict:
             return None
-        if not strict:
-            if self._load_budget is not None and self._load_budget <= 0:
-                return None  # this check has parsed enough other modules: the rest stays unknown
-            if self._load_budget is not None:
-                self._load_budget -= 1
+        if strict and self._parts.get(module_name):
+            # the module is about to be checked: every answer about it must come from its own parse
+            # (a fix is offered only where the activation is found in the checked tree itself)
+            self._unload(module_name)
+            self._invalidate_answers()
+        if not strict and not self._spend_load():
+            return None
         path, source = self._sources[module_name]
         try:
             ctx = self._loader(path, source, module_name)
@@ -153,6 +159,54 @@ class ProjectIndex:
         self._index(ctx)
         return ctx
 
+    def _spend_load(self) -> bool:
+        """Whether another module may be parsed for the current check (counting it if so)."""
+        if self._load_budget is None:
+            return True
+        if self._load_budget <= 0:
+            return False  # this check has parsed enough other modules: the rest stays unknown
+        self._load_budget -= 1
+        return True
+
+    def _part(self, module_name: str, names: frozenset[str], summary: ModuleSummary) -> ModuleContext | None:
+        """The module parsed with its top-level statements and the classes and functions ``names``
+        but none of its other definitions, whose lines are left blank: positions stay those of the
+        file, and a question about one helper of a 5,000-line module parses a few hundred lines.
+        Names resolve as in the whole module (its name table is the summary's); a definition left
+        out is parsed the same way when a lookup asks for it. None when it cannot be done."""
+        parts = self._parts.setdefault(module_name, {})
+        part = parts.get(names)
+        if part is not None:
+            self._recent.move_to_end(module_name)
+            return part
+        path, source = self._sources[module_name]
+        spans = _spans(summary, source)
+        if spans is None or "\r" in source or self._loader is None or not self._spend_load():
+            return None  # (line ends other than "\n" would shift the blanked lines)
+        lines = source.split("\n")
+        for other, ranges in spans.items():
+            for first, last in ranges if other not in names else ():
+                lines[first - 1 : last] = [""] * (last - first + 1)
+        try:
+            part = self._loader(path, "\n".join(lines), module_name)
+        except Exception:  # noqa: BLE001 - the loader reports a broken module when it is checked
+            return None
+        part.names.bindings = dict(summary.bindings)
+        part.names.definitions = set(summary.definitions)
+        parts[names] = part
+        self._recent[module_name] = None
+        self._index_definitions(part)
+        return part
+
+    def _holds(self, module_name: str, name: str) -> bool:
+        """Whether a part of the module parsed so far holds the definition ``name``."""
+        return any(name in names for names in self._parts.get(module_name, ()))
+
+    @property
+    def partly_parsed(self) -> dict[str, frozenset[str]]:
+        """Modules parsed for some of their definitions only: module -> those definitions."""
+        return {module_name: frozenset().union(*parts) for module_name, parts in self._parts.items() if parts}
+
     def limit_loads(self, budget: int | None) -> None:
         """At most ``budget`` other modules parsed for the next check (None: no limit). Bounds the
         cost of one file's cross-file questions in a large tree; what is not loaded stays unknown."""
@@ -164,11 +218,12 @@ class ProjectIndex:
         about a module that many others import, and parsing it again for each is what a large tree
         would spend its time on. Dropped modules stay registered and are parsed again if a later
         query needs them."""
-        if len(self.modules) <= most:
+        loaded = len(self.modules.keys() | self._parts.keys())
+        if loaded <= most:
             return
         # a stable sort: least recently used first within each group
         order = sorted(self._recent, key=self._is_library)
-        for module_name in order[: len(self.modules) - most * 3 // 4]:
+        for module_name in order[: loaded - most * 3 // 4]:
             self._unload(module_name)
         # the dropped trees are freed by reference counting (nothing that holds nodes may be a
         # reference cycle: the cyclic collector is off during runs)
@@ -239,8 +294,7 @@ class ProjectIndex:
 
     def add(self, ctx: ModuleContext) -> None:
         """Index a parsed module, replacing an earlier version of it (an edited buffer)."""
-        if ctx.module_name in self.modules:
-            self._unload(ctx.module_name)
+        self._unload(ctx.module_name)
         self._index(ctx)
         self._invalidate()
 
@@ -250,6 +304,9 @@ class ProjectIndex:
             self._sources[ctx.module_name] = (ctx.path, ctx.source)
             self._by_last_part.setdefault(ctx.module_name.rsplit(".", 1)[-1], []).append(ctx.module_name)
         self.modules[ctx.module_name] = ctx
+        self._index_definitions(ctx)
+
+    def _index_definitions(self, ctx: ModuleContext) -> None:
         ctx.project = self
         for function in ctx.functions:
             self._add_function(ctx, function)
@@ -266,9 +323,14 @@ class ProjectIndex:
     def _unload(self, module_name: str) -> None:
         ctx = self.modules.pop(module_name, None)
         self._recent.pop(module_name, None)
-        self._calls_by_name.pop(module_name, None)
-        if ctx is None:
-            return
+        # a part may hold several definitions: each parse is dropped once
+        dropped = {id(part): part for part in self._parts.pop(module_name, {}).values()}
+        if ctx is not None:
+            dropped[id(ctx)] = ctx
+        for parsed in dropped.values():
+            self._drop_definitions(parsed)
+
+    def _drop_definitions(self, ctx: ModuleContext) -> None:
         ctx.release()
         # the module's own entries, found from its nodes: scanning the whole tables for each
         # dropped module would make trimming a large tree quadratic
@@ -359,10 +421,14 @@ class ProjectIndex:
         ) -> tuple[Mapping[str, FunctionInfo | ClassInfo], Mapping[str, str]] | None:
             if module_name not in self.modules:
                 summary = self.module_summary(module_name)
-                if summary is not None and name not in summary.definitions:
-                    # the module defines no class or function of that name (a module-level value,
-                    # a re-export): its imports alone tell what the name is, and its parse holds
-                    # nothing to find
+                # the module defines no class or function of that name (a module-level value, a
+                # re-export: its imports alone tell what the name is), or that definition alone is
+                # parsed
+                if summary is not None and (
+                    name not in summary.definitions
+                    or self._holds(module_name, name)
+                    or self._part(module_name, frozenset({name}), summary) is not None
+                ):
                     return table, summary.bindings
             ctx = self.load(module_name)
             return (table, ctx.names.bindings) if ctx is not None else None
@@ -624,9 +690,11 @@ class ProjectIndex:
             candidates = [m for m in [home, *(importers if complete else ())] if self.may_call(m, name)]
             sites = []
             for module_name in candidates:
-                ctx = self.load(module_name)
+                ctx = self._calling(module_name, name)
                 for call in self._calls_named(ctx, name) if ctx else ():
-                    if self.resolve_callee(ctx, call) is target:
+                    callee = self.resolve_callee(ctx, call)
+                    # by name: a definition may be known from the parse of a part and of its module
+                    if callee is not None and type(callee) is type(target) and callee.qualname == target.qualname:
                         sites.append((ctx, call))
             self._call_sites[function.qualname] = (sites, complete)
         return self._call_sites[function.qualname]
@@ -634,14 +702,32 @@ class ProjectIndex:
     def may_call(self, module_name: str, name: str) -> bool:
         """Whether a module may call something called ``name``: its text has ``name(`` (a superset:
         a mention in a comment, a string or an import is not a call)."""
-        return re.search(rf"\b{re.escape(name)}\s*\(", self._sources[module_name][1]) is not None
+        return _call_of(name).search(self._sources[module_name][1]) is not None
+
+    def _calling(self, module_name: str, name: str) -> ModuleContext | None:
+        """The module parsed with every definition whose text may call ``name`` (its top-level
+        statements, where calls may be too, are in every part), or in full."""
+        summary = None if module_name in self.modules else self.module_summary(module_name)
+        source = self.source(module_name)
+        spans = _spans(summary, source) if summary is not None else None
+        if summary is None or spans is None:
+            return self.load(module_name)
+        lines = source.split("\n")
+        pattern = _call_of(name)
+        calling = frozenset(
+            definition
+            for definition, ranges in spans.items()
+            if any(pattern.search("\n".join(lines[first - 1 : last])) for first, last in ranges)
+        )
+        return self._part(module_name, calling, summary) or self.load(module_name)
 
     def _calls_named(self, ctx: ModuleContext, name: str) -> list[cst.Call]:
         """The module's calls of a function or method called ``name`` (indexed once per parse:
         asking for the call sites of every function of a long module stays linear)."""
-        table = self._calls_by_name.get(ctx.module_name)
+        key = ("calls by name",)
+        table: dict[str, list[cst.Call]] | None = ctx.memo.get(key)  # type: ignore[assignment]
         if table is None:
-            table = self._calls_by_name[ctx.module_name] = {}
+            table = ctx.memo[key] = {}
             for call in ctx.calls:
                 called = called_name(call)
                 if called is not None:
@@ -651,3 +737,19 @@ class ProjectIndex:
     def infer(self, ctx: ModuleContext, expr: cst.BaseExpression) -> frozenset[str]:
         """Qualified names of the classes (or factories) whose instances ``expr`` may hold."""
         return self.values.infer(ctx, expr)
+
+
+def _spans(summary: ModuleSummary, source: str) -> Mapping[str, tuple[tuple[int, int], ...]] | None:
+    """The lines of the module's top-level definitions: read with the summary, or now (the summary
+    of a module parsed in full is told from its parse, which does not keep line numbers)."""
+    if summary.spans is not None:
+        return summary.spans
+    try:
+        return definition_spans(ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _call_of(name: str) -> re.Pattern[str]:
+    """``name(``, spaces allowed before the parenthesis."""
+    return re.compile(rf"\b{re.escape(name)}\s*\(")

@@ -50,6 +50,9 @@ class ModuleSummary:
     classes: dict[str, ClassSummary]
     #: names of the classes and functions defined at the top level
     definitions: frozenset[str] = frozenset()
+    #: per name, the lines (first, last) of the classes and functions defined directly in the
+    #: module body, decorators included; None when not read (a summary of a parsed module)
+    spans: Mapping[str, tuple[tuple[int, int], ...]] | None = None
 
 
 def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary | None:
@@ -72,7 +75,18 @@ def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary 
             if isinstance(node, ast.ClassDef):
                 found.append((".".join(part for part in (module_name, *owners, node.name) if part), node))
     classes = {qualname: _summarize_class(qualname, node, names) for qualname, node in found}
-    return ModuleSummary(names.bindings, classes, frozenset(names.definitions))
+    return ModuleSummary(names.bindings, classes, frozenset(names.definitions), definition_spans(tree))
+
+
+def definition_spans(tree: ast.Module) -> dict[str, tuple[tuple[int, int], ...]]:
+    """Per name, the lines (first, last) of the classes and functions defined directly in the
+    module body, decorators included."""
+    spans: dict[str, tuple[tuple[int, int], ...]] = {}
+    for node in tree.body:
+        if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            spans[node.name] = (*spans.get(node.name, ()), (first, node.end_lineno or node.lineno))
+    return spans
 
 
 def _preorder(tree: ast.Module) -> Iterator[tuple[ast.AST, tuple[str, ...]]]:
