@@ -10,6 +10,7 @@ The engine calls :meth:`Rule.check` once per module and turns the returned
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -129,15 +130,18 @@ class Rule:
     severity: ClassVar[Severity] = "error"
     default_enabled: ClassVar[bool] = True
     #: text one of which a module must contain for the rule to possibly report on it (a cheap
-    #: relevance pass: modules that can matter to no selected rule are not analyzed); empty: any
-    triggers: ClassVar[tuple[str, ...]] = ()
+    #: relevance pass: modules that can matter to no selected rule are not analyzed): strings, or
+    #: patterns (one search for many alternatives with a common prefix); empty: any module
+    triggers: ClassVar[tuple[str | re.Pattern[str], ...]] = ()
     #: the dynamic check that can confirm or refute this rule's findings by running the model
     #: their ``subject`` names (``output-normalization``, ``mode-dependence``, ``gradient-reach``)
     dynamic_check: ClassVar[str | None] = None
 
     @classmethod
     def relevant(cls, source: str) -> bool:
-        return not cls.triggers or any(trigger in source for trigger in cls.triggers)
+        return not cls.triggers or any(
+            trigger in source if isinstance(trigger, str) else trigger.search(source) for trigger in cls.triggers
+        )
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         raise NotImplementedError

@@ -295,12 +295,13 @@ def to_diagnostic(rule: type[Rule], ctx: ModuleContext, finding: Finding, probe:
 def check_module(
     ctx: ModuleContext, rules: Iterable[type[Rule]], settings: Settings, probes: bool = False
 ) -> tuple[list[Diagnostic], list[RuleFailure]]:
-    """Run the rules on one indexed module; a rule that raises is recorded, never fatal."""
+    """Run the rules on one indexed module (those its text is relevant to: see
+    :meth:`Rule.relevant`); a rule that raises is recorded, never fatal."""
     ignored = _ignored_codes(ctx.path, settings)
     diagnostics: list[Diagnostic] = []
     failures: list[RuleFailure] = []
     for rule in rules:
-        if any(rule.code.startswith(prefix) for prefix in ignored) or not rule.relevant(ctx.source):
+        if any(rule.code.startswith(prefix) for prefix in ignored):
             continue
         try:
             found = [to_diagnostic(rule, ctx, finding, probes) for finding in rule().check(ctx)]
@@ -359,7 +360,8 @@ def check_registered(
 ) -> tuple[list[Diagnostic], list[RuleFailure]]:
     """Check one registered module against the others of its project index."""
     source = project.source(module_name)
-    if not any(rule.relevant(source) for rule in rules):
+    rules = [rule for rule in rules if rule.relevant(source)]
+    if not rules:
         # nothing here can matter to a selected rule: only CPython's cheap syntax check, no analysis
         return _syntax_only(path, source), []
     project.limit_loads(MAX_LOADS_PER_CHECK)

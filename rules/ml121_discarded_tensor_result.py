@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -55,7 +56,7 @@ class DiscardedTensorResult(Rule):
     name = "discarded-tensor-result"
     summary = "Out-of-place tensor method used as a statement: its result is thrown away"
     severity = "error"
-    triggers = tuple(f".{method}(" for method in sorted(OUT_OF_PLACE))
+    triggers = (re.compile(r"\.(?:" + "|".join(map(re.escape, sorted(OUT_OF_PLACE))) + r")\("),)
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for call in ctx.calls:
