@@ -702,7 +702,7 @@ class ProjectIndex:
     def may_call(self, module_name: str, name: str) -> bool:
         """Whether a module may call something called ``name``: its text has ``name(`` (a superset:
         a mention in a comment, a string or an import is not a call)."""
-        return _call_of(name).search(self._sources[module_name][1]) is not None
+        return _calls(name, self._sources[module_name][1])
 
     def _calling(self, module_name: str, name: str) -> ModuleContext | None:
         """The module parsed with every definition whose text may call ``name`` (its top-level
@@ -713,11 +713,10 @@ class ProjectIndex:
         if summary is None or spans is None:
             return self.load(module_name)
         lines = source.split("\n")
-        pattern = _call_of(name)
         calling = frozenset(
             definition
             for definition, ranges in spans.items()
-            if any(pattern.search("\n".join(lines[first - 1 : last])) for first, last in ranges)
+            if any(_calls(name, "\n".join(lines[first - 1 : last])) for first, last in ranges)
         )
         return self._part(module_name, calling, summary) or self.load(module_name)
 
@@ -750,6 +749,12 @@ def _spans(summary: ModuleSummary, source: str) -> Mapping[str, tuple[tuple[int,
         return None
 
 
-def _call_of(name: str) -> re.Pattern[str]:
-    """``name(``, spaces allowed before the parenthesis."""
-    return re.compile(rf"\b{re.escape(name)}\s*\(")
+def _calls(name: str, text: str) -> bool:
+    """Whether ``text`` has ``name(`` (spaces allowed before the parenthesis) after a character
+    that is not part of a name. Searched without a leading ``\\b``, which would keep the regular
+    expression engine from looking for the name as a literal first (twenty times slower)."""
+    for match in re.finditer(rf"{re.escape(name)}\s*\(", text):
+        start = match.start()
+        if start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_"):
+            return True
+    return False
