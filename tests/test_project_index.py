@@ -300,3 +300,35 @@ def test_call_sites_are_found_in_the_definitions_that_may_call_alone() -> None:
     # the file's own positions: the lines of the definitions left out are blank, not removed
     assert caller_ctx.source.splitlines()[6] == "def run(model, loader):"
     assert caller_ctx.source.splitlines()[3] == ""
+
+
+def test_a_part_leaves_out_decorated_definitions_whole_and_keeps_positions() -> None:
+    source = """
+        import functools
+
+        @functools.lru_cache
+        def cached(x):
+            return x
+
+        @functools.total_ordering
+        class Ordered:
+            def __lt__(self, other):
+                return True
+
+        def wanted(x):
+            return cached(x)
+    """
+    project = project_of({"helpers": source, "train": "from helpers import wanted\n"})
+    wanted = project.resolve_function("helpers.wanted")
+    assert wanted is not None and project.partly_parsed == {"helpers": {"wanted"}}
+    assert wanted.ctx.code(wanted.node).strip().startswith("def wanted(x):")
+    assert wanted.ctx.source.splitlines()[12] == "def wanted(x):"
+    # what the kept function calls resolves, and is parsed the same way when asked for
+    cached = project.resolve_function("helpers.cached")
+    assert cached is not None and project.partly_parsed == {"helpers": {"wanted", "cached"}}
+
+
+def test_a_module_with_carriage_returns_is_parsed_in_full() -> None:
+    project = project_of({"helpers": "def other():\r\n    pass\r\n\r\ndef wanted():\r\n    pass\r\n"})
+    assert project.resolve_function("helpers.wanted") is not None
+    assert set(project.modules) == {"helpers"} and not project.partly_parsed
