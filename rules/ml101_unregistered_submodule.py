@@ -58,13 +58,20 @@ class UnregisteredSubmodule(Rule):
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         assert ctx.project is not None
-        by_hand = _classes_registering_by_hand(ctx)
+        by_hand: set[cst.ClassDef] | None = None
         for class_node in ctx.classes:
             info = ctx.project.classes.get(ctx.project.qualify(ctx, class_node))
-            if info is None or not is_module_class(ctx, info.qualname) or class_node in by_hand:
+            if info is None:
                 continue
             methods = [method.node for method in info.methods.values()]
-            for attribute, assignments in _container_attributes(ctx, methods).items():
+            # the class's own code first: walking its ancestors (in other modules) is dearer
+            containers = _container_attributes(ctx, methods)
+            if not containers or not is_module_class(ctx, info.qualname):
+                continue
+            by_hand = _classes_registering_by_hand(ctx) if by_hand is None else by_hand
+            if class_node in by_hand:
+                continue
+            for attribute, assignments in containers.items():
                 if _wrapped_later(ctx, class_node, attribute):
                     continue
                 found = _first_layer_stored(ctx, methods, attribute, assignments)
