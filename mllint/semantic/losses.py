@@ -14,10 +14,19 @@ INPUT_KEYWORDS = ("input", "logits", "predictions", "preds")
 LIBRARIES = ("torch.", "tensorflow.", "keras.", "jax.", "optax.", "flax.", "numpy.", "sklearn.")
 
 
-def computed_losses(ctx: ModuleContext, call: cst.Call) -> set[str]:
+def computed_losses(ctx: ModuleContext, call: cst.Call) -> frozenset[str]:
     """The (normalized) losses a call may compute: ``F.cross_entropy(...)``, or a call of a loss
     object such as ``criterion(...)`` with ``criterion = nn.CrossEntropyLoss()``. Empty for the
-    construction ``nn.CrossEntropyLoss()`` itself and for anything that is not a known loss."""
+    construction ``nn.CrossEntropyLoss()`` itself and for anything that is not a known loss.
+    Several rules ask it of every call of a module: answered once per call."""
+    key = ("computed_losses", call)
+    found = ctx.memo.get(key)
+    if found is None:
+        found = ctx.memo[key] = frozenset(_computed_losses(ctx, call))
+    return found  # type: ignore[return-value]
+
+
+def _computed_losses(ctx: ModuleContext, call: cst.Call) -> set[str]:
     assert ctx.project is not None
     direct = knowledge.normalize(ctx.qualname(call.func) or "")
     if direct.rsplit(".", 1)[-1][:1].isupper():
