@@ -82,10 +82,11 @@ class MissingEval(Rule):
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for owner in [None, *ctx.functions]:
-            if not _may_concern_modes(ctx, owner):
+            evaluating = owner is not None and _is_evaluation_function(ctx, owner)
+            if not evaluating and not _may_concern_modes(ctx, owner):
                 continue
             cfg = ctx.cfg(owner)
-            evaluated = _evaluated_calls(ctx, owner)
+            evaluated = _evaluated_calls(ctx, owner, evaluating)
             if not evaluated and not cfg.loop_bodies:
                 # no model run to evaluate, no loop to leave in eval mode: the events (those of every
                 # project function called, in other modules too) cannot lead to a finding
@@ -95,16 +96,15 @@ class MissingEval(Rule):
             if training:
                 yield from _mode_not_restored(ctx, cfg, events)
             else:
-                yield from _evaluation_in_train_mode(ctx, owner, cfg, events, evaluated)
+                yield from _evaluation_in_train_mode(ctx, owner, cfg, events, evaluating, evaluated)
 
 
 def _may_concern_modes(ctx: ModuleContext, owner: cst.FunctionDef | None) -> bool:
-    """Cheap gate before building graphs: mode switches, training calls, or an evaluation context."""
+    """Cheap gate before building graphs, for a function not named for evaluation: mode switches,
+    training calls, or code under ``no_grad``."""
     calls = ctx.scopes[owner].calls
     names = {"eval", "train", "backward", "step", "set_training_mode"}
     if any(isinstance(c.func, cst.Attribute) and c.func.attr.value in names for c in calls):
-        return True
-    if owner is not None and _is_evaluation_function(ctx, owner):
         return True
     return any(without_grad(ctx, call) for call in calls)
 
@@ -167,9 +167,8 @@ def _trains_before_restoring(events: list[Event]) -> bool:
     return False
 
 
-def _evaluated_calls(ctx: ModuleContext, owner: cst.FunctionDef | None) -> list[cst.Call]:
+def _evaluated_calls(ctx: ModuleContext, owner: cst.FunctionDef | None, evaluating: bool) -> list[cst.Call]:
     """Runs of a mode-dependent model in an evaluation function or under ``no_grad``."""
-    evaluating = owner is not None and _is_evaluation_function(ctx, owner)
     calls = ctx.scopes[owner].calls
     return [c for c in calls if (evaluating or without_grad(ctx, c)) and _is_model_call(ctx, c)]
 
@@ -179,9 +178,9 @@ def _evaluation_in_train_mode(
     owner: cst.FunctionDef | None,
     cfg: ControlFlowGraph,
     events: dict[Node, list[Event]],
+    evaluating: bool,
     evaluated: list[cst.Call],
 ) -> Iterator[Finding]:
-    evaluating = owner is not None and _is_evaluation_function(ctx, owner)
     if not evaluating and any(_computes_training_loss(ctx, c) for c in ctx.scopes[owner].calls):
         return  # a training loss (student forward, teacher under no_grad): the trainer sets modes
     eval_nodes = {n for n, found in events.items() if last_mode(found) is Kind.EVAL}

@@ -332,3 +332,13 @@ def test_a_module_with_carriage_returns_is_parsed_in_full() -> None:
     project = project_of({"helpers": "def other():\r\n    pass\r\n\r\ndef wanted():\r\n    pass\r\n"})
     assert project.resolve_function("helpers.wanted") is not None
     assert set(project.modules) == {"helpers"} and not project.partly_parsed
+
+
+def test_a_module_parsed_in_full_then_dropped_is_parsed_in_part_afterwards() -> None:
+    project = project_of({"helpers": "def other():\n    pass\n\ndef wanted():\n    pass\n"})
+    project.load("helpers")
+    assert project.module_summary("helpers") is not None  # told from the full parse: no line numbers
+    project.trim(0)
+    wanted = project.resolve_function("helpers.wanted")
+    assert wanted is not None and wanted.ctx.source.splitlines()[3] == "def wanted():"
+    assert not project.modules and project.partly_parsed == {"helpers": {"wanted"}}

@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import takewhile
 from pathlib import Path
 from typing import TypeVar
@@ -180,7 +180,7 @@ class ProjectIndex:
             self._recent.move_to_end(module_name)
             return part
         path, source = self._sources[module_name]
-        spans = _spans(summary, source)
+        spans = self._definition_lines(module_name, summary)
         if spans is None or "\r" in source or self._loader is None or not self._spend_load():
             return None  # (line ends other than "\n" would shift the blanked lines)
         lines = source.split("\n")
@@ -197,6 +197,20 @@ class ProjectIndex:
         self._recent[module_name] = None
         self._index_definitions(part)
         return part
+
+    def _definition_lines(
+        self, module_name: str, summary: ModuleSummary
+    ) -> Mapping[str, tuple[tuple[int, int], ...]] | None:
+        """The lines of the module's top-level definitions: read with its summary, or now, once
+        (the summary of a module parsed in full is told from its parse, which keeps no line numbers)."""
+        summary = self._summaries.get(module_name) or summary
+        if summary.spans is None:
+            try:
+                spans = definition_spans(ast.parse(self.source(module_name)))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return None
+            summary = self._summaries[module_name] = replace(summary, spans=spans)
+        return summary.spans
 
     def _holds(self, module_name: str, name: str) -> bool:
         """Whether a part of the module parsed so far holds the definition ``name``."""
@@ -323,12 +337,10 @@ class ProjectIndex:
     def _unload(self, module_name: str) -> None:
         ctx = self.modules.pop(module_name, None)
         self._recent.pop(module_name, None)
-        # a part may hold several definitions: each parse is dropped once
-        dropped = {id(part): part for part in self._parts.pop(module_name, {}).values()}
+        for part in self._parts.pop(module_name, {}).values():
+            self._drop_definitions(part)
         if ctx is not None:
-            dropped[id(ctx)] = ctx
-        for parsed in dropped.values():
-            self._drop_definitions(parsed)
+            self._drop_definitions(ctx)
 
     def _drop_definitions(self, ctx: ModuleContext) -> None:
         ctx.release()
@@ -708,11 +720,10 @@ class ProjectIndex:
         """The module parsed with every definition whose text may call ``name`` (its top-level
         statements, where calls may be too, are in every part), or in full."""
         summary = None if module_name in self.modules else self.module_summary(module_name)
-        source = self.source(module_name)
-        spans = _spans(summary, source) if summary is not None else None
+        spans = self._definition_lines(module_name, summary) if summary is not None else None
         if summary is None or spans is None:
             return self.load(module_name)
-        lines = source.split("\n")
+        lines = self.source(module_name).split("\n")
         calling = frozenset(
             definition
             for definition, ranges in spans.items()
@@ -736,17 +747,6 @@ class ProjectIndex:
     def infer(self, ctx: ModuleContext, expr: cst.BaseExpression) -> frozenset[str]:
         """Qualified names of the classes (or factories) whose instances ``expr`` may hold."""
         return self.values.infer(ctx, expr)
-
-
-def _spans(summary: ModuleSummary, source: str) -> Mapping[str, tuple[tuple[int, int], ...]] | None:
-    """The lines of the module's top-level definitions: read with the summary, or now (the summary
-    of a module parsed in full is told from its parse, which does not keep line numbers)."""
-    if summary.spans is not None:
-        return summary.spans
-    try:
-        return definition_spans(ast.parse(source))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
 
 
 def _calls(name: str, text: str) -> bool:
