@@ -25,6 +25,7 @@ import libcst as cst
 from mllint.cache import Cache
 from mllint.config import Settings
 from mllint.confirm.probe import describe
+from mllint.construction import unchecked_node_construction
 from mllint.context import ModuleContext
 from mllint.diagnostics import (
     INVALID_FILE_CODE,
@@ -169,25 +170,6 @@ def _bracket_depth(source: str) -> int:
         depth += 1 if char in "([{" else -1
         deepest = max(deepest, depth)
     return deepest
-
-
-@contextlib.contextmanager
-def unchecked_node_construction() -> Iterator[None]:
-    """libcst validates every node as it is constructed (the balance of parentheses, the content
-    of whitespace nodes...). The nodes its own parser builds from source pass by construction
-    (libcst's source marks the work as redundant there), and the checks cost a sixth of a parse;
-    they are skipped while parsing. Nodes built elsewhere, for fixes, are still checked. Not
-    thread-safe: nodes another thread builds meanwhile go unchecked too."""
-    validating = cst.CSTNode.__post_init__
-    cst.CSTNode.__post_init__ = _unchecked  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        cst.CSTNode.__post_init__ = validating  # type: ignore[method-assign]
-
-
-def _unchecked(_node: cst.CSTNode) -> None:
-    pass
 
 
 def parse_source(source: str) -> cst.Module:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import libcst as cst
 import pytest
 
-from mllint.runner import parse_source, unchecked_node_construction
+from mllint.construction import unchecked_node_construction
+from mllint.runner import parse_source
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -29,3 +31,28 @@ def test_nodes_built_outside_a_parse_are_validated() -> None:
         raise RuntimeError
     with pytest.raises(cst.CSTValidationError):
         cst.SimpleWhitespace("not whitespace")
+
+
+def test_a_parse_leaves_libcst_constructors_as_they_were() -> None:
+    stock = {node_class: node_class.__init__ for node_class in (cst.Name, cst.Call, cst.Module, cst.FunctionDef)}
+    with unchecked_node_construction():
+        assert all(node_class.__init__ is not constructor for node_class, constructor in stock.items())
+    parse_source("def f(x):\n    return g(x)\n")
+    assert all(node_class.__init__ is constructor for node_class, constructor in stock.items())
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: cst.Name("x"),
+        lambda: cst.Module(body=[]),
+        lambda: cst.Call(cst.Name("f"), [cst.Arg(cst.Integer("1"))]),
+        lambda: cst.FunctionDef(cst.Name("f"), cst.Parameters(), cst.IndentedBlock([cst.SimpleStatementLine([])])),
+        lambda: cst.SimpleString(value='"s"', lpar=[cst.LeftParen()], rpar=[cst.RightParen()]),
+    ],
+    ids=["defaults", "module", "positional", "nested", "keywords"],
+)
+def test_unchecked_constructors_fill_fields_as_libcst_does(build: Callable[[], cst.CSTNode]) -> None:
+    with unchecked_node_construction():
+        unchecked = build()
+    assert unchecked.deep_equals(build())
