@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import TypeVar
 
@@ -137,7 +138,9 @@ DEEP_STACK_BYTES = 512 * 1024 * 1024
 DEEP_RECURSION_LIMIT = 100_000
 #: deeper bracket nesting than CPython accepts: such a file is invalid Python
 MAX_BRACKET_DEPTH = 200
-_BRACKETS = str.maketrans("", "", "".join(chr(c) for c in range(128) if chr(c) not in "()[]{}"))
+_NOT_BRACKETS = re.compile(r"[^()\[\]{}]+")
+#: the change of nesting depth each (ASCII) bracket makes
+_DEPTH_STEPS = [1 if chr(code) in "([{" else -1 if chr(code) in ")]}" else 0 for code in range(128)]
 
 
 _deep_executors: dict[int, ThreadPoolExecutor] = {}
@@ -165,11 +168,8 @@ def in_deep_stack(function: Callable[..., T], *args: object) -> T:
 
 def _bracket_depth(source: str) -> int:
     """Nesting of brackets, counting those in strings too (an upper bound, for a cheap gate)."""
-    depth = deepest = 0
-    for char in source.translate(_BRACKETS):
-        depth += 1 if char in "([{" else -1
-        deepest = max(deepest, depth)
-    return deepest
+    brackets = _NOT_BRACKETS.sub("", source).encode("ascii")
+    return max(accumulate(map(_DEPTH_STEPS.__getitem__, brackets), initial=0))
 
 
 def parse_source(source: str) -> cst.Module:

@@ -9,7 +9,7 @@ import libcst as cst
 import pytest
 
 from mllint.construction import unchecked_node_construction
-from mllint.runner import parse_source
+from mllint.runner import _bracket_depth, parse_source
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -56,3 +56,9 @@ def test_unchecked_constructors_fill_fields_as_libcst_does(build: Callable[[], c
     with unchecked_node_construction():
         unchecked = build()
     assert unchecked.deep_equals(build())
+
+
+def test_text_outside_ascii_does_not_hide_nesting_from_the_depth_gate() -> None:
+    nested = "x = " + "(" * 300 + "1" + ")" * 300 + "\n"
+    assert _bracket_depth(nested) == 300
+    assert _bracket_depth(f"s = '{'é' * 1000}'\n" + nested) == 300
