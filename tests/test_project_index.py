@@ -300,6 +300,7 @@ def test_call_sites_are_found_in_the_definitions_that_may_call_alone() -> None:
     # the file's own positions: the lines of the definitions left out are blank, not removed
     assert caller_ctx.source.splitlines()[6] == "def run(model, loader):"
     assert caller_ctx.source.splitlines()[3] == ""
+    assert caller_ctx.source.splitlines()[1] == "", "imports resolve through the module's summary"
 
 
 def test_a_part_leaves_out_decorated_definitions_whole_and_keeps_positions() -> None:
@@ -326,6 +327,32 @@ def test_a_part_leaves_out_decorated_definitions_whole_and_keeps_positions() -> 
     # what the kept function calls resolves, and is parsed the same way when asked for
     cached = project.resolve_function("helpers.cached")
     assert cached is not None and project.partly_parsed == {"helpers": {"wanted", "cached"}}
+
+
+def test_a_part_keeps_the_module_code_but_not_its_imports_docstring_or_comments() -> None:
+    source = """
+        \"\"\"Losses.\"\"\"
+        import torch.nn as nn
+
+        # the criterion every trainer shares
+        CRITERION = nn.CrossEntropyLoss()
+
+        def other():
+            return None
+
+        def wanted():
+            return CRITERION
+    """
+    project = project_of({"helpers": source, "train": "from helpers import wanted\n"})
+    wanted = project.resolve_function("helpers.wanted")
+    assert wanted is not None and project.partly_parsed == {"helpers": {"wanted"}}
+    lines = wanted.ctx.source.splitlines()
+    assert lines[1:5] == ["", "", "", ""] and lines[5] == "CRITERION = nn.CrossEntropyLoss()"
+    assert lines[7:9] == ["", ""] and lines[10] == "def wanted():"
+    returned = next(node for node in wanted.ctx.walk(wanted.node) if isinstance(node, cst.Return))
+    assert returned.value is not None
+    # the module's value, and the name its import binds, resolve as in the whole module
+    assert project.infer(wanted.ctx, returned.value) == {"torch.nn.CrossEntropyLoss"}
 
 
 def test_a_module_with_carriage_returns_is_parsed_in_full() -> None:

@@ -25,7 +25,7 @@ from mllint.semantic import knowledge
 from mllint.semantic.imports import add_import_edges, dependency_fingerprints, import_graph
 from mllint.semantic.names import called_name
 from mllint.semantic.scan import Binding, ScopeTable
-from mllint.semantic.summary import ClassSummary, ModuleSummary, definition_spans, summarize
+from mllint.semantic.summary import MODULE_CODE, ClassSummary, ModuleSummary, definition_spans, summarize
 from mllint.semantic.values import ValueInference
 
 
@@ -169,11 +169,12 @@ class ProjectIndex:
         return True
 
     def _part(self, module_name: str, names: frozenset[str], summary: ModuleSummary) -> ModuleContext | None:
-        """The module parsed with its top-level statements and the classes and functions ``names``
-        but none of its other definitions, whose lines are left blank: positions stay those of the
-        file, and a question about one helper of a 5,000-line module parses a few hundred lines.
-        Names resolve as in the whole module (its name table is the summary's); a definition left
-        out is parsed the same way when a lookup asks for it. None when it cannot be done."""
+        """The module parsed with the classes and functions ``names`` and the statements of its
+        body that compute something, every other line left blank (other definitions, imports,
+        docstrings, comments): positions stay those of the file, and a question about one helper
+        of a 5,000-line module parses a few hundred lines. Names resolve as in the whole module
+        (its name table is the summary's, imports included); a definition left out is parsed the
+        same way when a lookup asks for it. None when it cannot be done."""
         parts = self._parts.setdefault(module_name, {})
         part = parts.get(names)
         if part is not None:
@@ -184,11 +185,12 @@ class ProjectIndex:
         if spans is None or "\r" in source or self._loader is None or not self._spend_load():
             return None  # (line ends other than "\n" would shift the blanked lines)
         lines = source.split("\n")
-        for other, ranges in spans.items():
-            for first, last in ranges if other not in names else ():
-                lines[first - 1 : last] = [""] * (last - first + 1)
+        kept = [""] * len(lines)
+        for name in (MODULE_CODE, *names):
+            for first, last in spans.get(name, ()):
+                kept[first - 1 : last] = lines[first - 1 : last]
         try:
-            part = self._loader(path, "\n".join(lines), module_name)
+            part = self._loader(path, "\n".join(kept), module_name)
         except Exception:  # noqa: BLE001 - the loader reports a broken module when it is checked
             return None
         part.names.bindings = dict(summary.bindings)
@@ -728,7 +730,7 @@ class ProjectIndex:
             definition
             for definition, ranges in spans.items()
             if any(_calls(name, "\n".join(lines[first - 1 : last])) for first, last in ranges)
-        )
+        ) - {MODULE_CODE}  # (in every part)
         return self._part(module_name, calling, summary) or self.load(module_name)
 
     def _calls_named(self, ctx: ModuleContext, name: str) -> list[cst.Call]:

@@ -51,7 +51,8 @@ class ModuleSummary:
     #: names of the classes and functions defined at the top level
     definitions: frozenset[str] = frozenset()
     #: per name, the lines (first, last) of the classes and functions defined directly in the
-    #: module body, decorators included; None when not read (a summary of a parsed module)
+    #: module body, decorators included, and under :data:`MODULE_CODE` those of its other
+    #: statements but imports and docstrings; None when not read (a summary of a parsed module)
     spans: Mapping[str, tuple[tuple[int, int], ...]] | None = None
 
 
@@ -78,15 +79,29 @@ def summarize(source: str, module_name: str, is_package: bool) -> ModuleSummary 
     return ModuleSummary(names.bindings, classes, frozenset(names.definitions), definition_spans(tree))
 
 
+#: the key of :func:`definition_spans` for the statements of the module body that define nothing
+MODULE_CODE = ""
+
+
 def definition_spans(tree: ast.Module) -> dict[str, tuple[tuple[int, int], ...]]:
     """Per name, the lines (first, last) of the classes and functions defined directly in the
-    module body, decorators included."""
-    spans: dict[str, tuple[tuple[int, int], ...]] = {}
+    module body, decorators included; under :data:`MODULE_CODE`, those of the module's other
+    statements, but for imports and docstrings: what the module computes when it is imported."""
+    spans: dict[str, tuple[tuple[int, int], ...]] = {MODULE_CODE: ()}
     for node in tree.body:
         if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
             first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
-            spans[node.name] = (*spans.get(node.name, ()), (first, node.end_lineno or node.lineno))
+            name = node.name
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) or _is_docstring(node):
+            continue
+        else:
+            first, name = node.lineno, MODULE_CODE
+        spans[name] = (*spans.get(name, ()), (first, node.end_lineno or node.lineno))
     return spans
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
 
 
 def _preorder(tree: ast.Module) -> Iterator[tuple[ast.AST, tuple[str, ...]]]:
