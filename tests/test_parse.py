@@ -10,8 +10,10 @@ import pytest
 
 from mllint.construction import unchecked_node_construction
 from mllint.runner import _bracket_depth, parse_source
+from mllint.semantic.scan import _child_fields, iter_children, walk
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.rglob("*.py")), ids=lambda path: path.name)
@@ -62,3 +64,22 @@ def test_text_outside_ascii_does_not_hide_nesting_from_the_depth_gate() -> None:
     nested = "x = " + "(" * 300 + "1" + ")" * 300 + "\n"
     assert _bracket_depth(nested) == 300
     assert _bracket_depth(f"s = '{'é' * 1000}'\n" + nested) == 300
+
+
+def _children_by_every_field(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The children the walk must give: every node in a field that is not whitespace or punctuation."""
+    found: list[cst.CSTNode] = []
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        found.extend(item for item in values if isinstance(item, cst.CSTNode))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", [*sorted(FIXTURES.rglob("*.py")), DATA / "recent_syntax.py"], ids=lambda path: path.name
+)
+def test_the_walk_reads_every_field_that_holds_nodes(path: Path) -> None:
+    tree = parse_source(path.read_text(encoding="utf-8"))
+    for node in walk(tree):
+        assert iter_children(node) == _children_by_every_field(node), type(node).__name__

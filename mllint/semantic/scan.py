@@ -7,9 +7,10 @@ imports and the assignments of every scope.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 import libcst as cst
 
@@ -81,7 +82,6 @@ _SOURCE_ORDER = {
     cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
     cst.IfExp: ("body", "test", "orelse"),
 }
-_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _child_fields(kind: type) -> tuple[str, ...]:
@@ -96,19 +96,67 @@ def _child_fields(kind: type) -> tuple[str, ...]:
 
 def iter_children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The meaningful children of a node in source order: no whitespace, comments or punctuation."""
-    kind = type(node)
-    fields = _FIELDS.get(kind)
-    if fields is None:
-        fields = _FIELDS[kind] = _child_fields(kind)
-    children: list[cst.CSTNode] = []
-    for name in fields:
-        value = getattr(node, name)
-        value_type = type(value)
-        if value_type is list or value_type is tuple:
-            children.extend(item for item in value if _is_node(type(item)))
-        elif _is_node(value_type):
-            children.append(value)
-    return children
+    children = _CHILDREN.get(node.__class__)
+    if children is None:
+        children = _CHILDREN[node.__class__] = _children_function(node.__class__)
+    return children(node)
+
+
+#: per node class, a function that lists its children (see :func:`_children_function`)
+_CHILDREN: dict[type, Callable[[Any], list[cst.CSTNode]]] = {}
+
+
+def _children_function(kind: type) -> Callable[[Any], list[cst.CSTNode]]:
+    """A function for one node class that reads only the fields that may hold nodes, as their
+    annotations tell: the whole walk goes through it, and a generic loop over every field of
+    every node (strings, flags, punctuation) cost a fifth of it."""
+    annotations = {item.name: item.type for item in dataclasses.fields(kind)}
+    lines = ["def children(node):", "    found = []"]
+    for name in _child_fields(kind):
+        items = _sequence_items(annotations[name])
+        if items is None and not _may_hold_node(annotations[name]):
+            continue
+        lines += [f"    value = node.{name}", "    kind = value.__class__"]
+        if items is not None:
+            extend = "value" if all(_only_nodes(item) for item in items) else "[i for i in value if _is_node(type(i))]"
+            lines += ["    if kind is list or kind is tuple:", f"        found.extend({extend})"]
+            lines.append("    elif _is_node(kind):")
+        else:
+            lines.append("    if _is_node(kind):")
+        lines.append("        found.append(value)")
+    namespace: dict[str, Any] = {"_is_node": _is_node}
+    exec("\n".join([*lines, "    return found"]), namespace)  # built from the class's field names alone
+    return namespace["children"]  # type: ignore[no-any-return]
+
+
+_UNIONS = (Union, types.UnionType)
+
+
+def _may_hold_node(annotation: object) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, cst.CSTNode)
+    if get_origin(annotation) is Literal:
+        return False
+    arguments = get_args(annotation)
+    # a forward reference or an annotation not understood: read the field
+    return not arguments or any(_may_hold_node(argument) for argument in arguments)
+
+
+def _only_nodes(annotation: object) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, cst.CSTNode)
+    return get_origin(annotation) in _UNIONS and all(_only_nodes(argument) for argument in get_args(annotation))
+
+
+def _sequence_items(annotation: object) -> tuple[object, ...] | None:
+    """The annotations of the items when the field may hold a sequence; None when it may not."""
+    origin = get_origin(annotation)
+    if origin is Sequence:
+        return get_args(annotation)
+    if origin in _UNIONS:
+        items = [item for argument in get_args(annotation) for item in _sequence_items(argument) or ()]
+        return tuple(items) or None
+    return None
 
 
 def _is_node(kind: type) -> bool:
