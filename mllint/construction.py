@@ -4,9 +4,11 @@ libcst builds every node of a parse by calling its class: a frozen dataclass who
 stores each field through ``object.__setattr__`` and then validates the node (the balance of
 parentheses, the content of whitespace nodes...). The nodes its own parser builds from source
 pass by construction (libcst's source marks the work as redundant there); both costs together are
-a fifth of a parse. While parsing, each node class gets a constructor that stores its fields
-straight through their slots and checks nothing; nodes built anywhere else, for fixes, are built
-and checked by libcst's own constructors.
+a fifth of a parse. Each node class gets, once, a constructor that stores its fields straight
+through their slots and validates the node as libcst's does, but within
+:func:`unchecked_node_construction`. The classes are changed once and never again: a class
+changed per parse would lose, after a thousand changes, the attribute caches that Python 3.12
+and later keep per class version, and every read of a node's field would be slower.
 """
 
 from __future__ import annotations
@@ -22,38 +24,37 @@ import libcst as cst
 Constructor = Callable[..., None]
 
 
+class _Switch:
+    __slots__ = ("checking",)
+
+    def __init__(self) -> None:
+        self.checking = True
+
+
+_NODE_CHECKS = _Switch()
+
+
 @contextlib.contextmanager
 def unchecked_node_construction() -> Iterator[None]:
-    """Within: libcst's node classes store their fields unchecked. Not thread-safe: nodes another
-    thread builds meanwhile go unchecked too."""
-    validating = cst.CSTNode.__post_init__
-    replaced = _unchecked_constructors()
-    stock = {node_class: node_class.__init__ for node_class in replaced}
-    cst.CSTNode.__post_init__ = _unchecked  # type: ignore[method-assign]
-    for node_class, constructor in replaced.items():
-        node_class.__init__ = constructor  # type: ignore[misc]
+    """Within: libcst's nodes are built unchecked. Not thread-safe: nodes another thread builds
+    meanwhile go unchecked too."""
+    _install_constructors()
+    checking = _NODE_CHECKS.checking
+    _NODE_CHECKS.checking = False
     try:
         yield
     finally:
-        cst.CSTNode.__post_init__ = validating  # type: ignore[method-assign]
-        for node_class, constructor in stock.items():
-            node_class.__init__ = constructor  # type: ignore[misc]
-
-
-def _unchecked(_node: cst.CSTNode) -> None:
-    pass
+        _NODE_CHECKS.checking = checking
 
 
 @cache
-def _unchecked_constructors() -> dict[type[cst.CSTNode], Constructor]:
+def _install_constructors() -> None:
     """A constructor for each node class whose own one dataclasses generated (a class it cannot
-    be told for keeps libcst's constructor, validation off)."""
-    constructors = {}
+    be told for keeps libcst's constructor, and its checks)."""
     for node_class in _node_classes():
         constructor = _unchecked_constructor(node_class)
         if constructor is not None:
-            constructors[node_class] = constructor
-    return constructors
+            node_class.__init__ = constructor  # type: ignore[misc]
 
 
 def _node_classes() -> set[type[cst.CSTNode]]:
@@ -68,14 +69,15 @@ def _node_classes() -> set[type[cst.CSTNode]]:
 
 
 def _unchecked_constructor(node_class: type[cst.CSTNode]) -> Constructor | None:
-    """The same signature as the dataclass's constructor; each field stored by its slot."""
+    """The same signature as the dataclass's constructor; each field stored by its slot, the
+    node validated unless within :func:`unchecked_node_construction`."""
     if "__init__" not in node_class.__dict__ or not dataclasses.is_dataclass(node_class):
         return None
     fields = dataclasses.fields(node_class)
     parameters = list(inspect.signature(node_class.__init__).parameters)[1:]
     if parameters != [field.name for field in fields] or not all(field.init for field in fields):
         return None  # not the constructor dataclasses generates for these fields
-    namespace: dict[str, object] = {"_MISSING": dataclasses.MISSING}
+    namespace: dict[str, object] = {"_MISSING": dataclasses.MISSING, "_checks": _NODE_CHECKS}
     signature, body = [], []
     for field in fields:
         slot = _slot(node_class, field.name)
@@ -95,7 +97,8 @@ def _unchecked_constructor(node_class: type[cst.CSTNode]) -> Constructor | None:
         if field.kw_only and "*" not in signature:
             signature.insert(-1, "*")
         body.append(f"    _store_{field.name}(self, {value})")
-    source = f"def __init__(self, {', '.join(signature)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    body += ["    if _checks.checking:", "        self.__post_init__()"]
+    source = f"def __init__(self, {', '.join(signature)}):\n" + "\n".join(body) + "\n"
     exec(source, namespace)  # the source is built from the class's field names alone
     return namespace["__init__"]  # type: ignore[return-value]
 
