@@ -74,10 +74,10 @@ def _unchecked_constructor(node_class: type[cst.CSTNode]) -> Constructor | None:
     if "__init__" not in node_class.__dict__ or not dataclasses.is_dataclass(node_class):
         return None
     fields = dataclasses.fields(node_class)
-    parameters = list(inspect.signature(node_class.__init__).parameters)[1:]
-    if parameters != [field.name for field in fields] or not all(field.init for field in fields):
+    parameters = dict(list(inspect.signature(node_class.__init__).parameters.items())[1:])
+    if list(parameters) != [field.name for field in fields] or not all(field.init for field in fields):
         return None  # not the constructor dataclasses generates for these fields
-    namespace: dict[str, object] = {"_MISSING": dataclasses.MISSING, "_checks": _NODE_CHECKS}
+    namespace: dict[str, object] = {"_checks": _NODE_CHECKS}
     signature, body = [], []
     for field in fields:
         slot = _slot(node_class, field.name)
@@ -89,9 +89,12 @@ def _unchecked_constructor(node_class: type[cst.CSTNode]) -> Constructor | None:
             namespace[f"_default_{field.name}"] = field.default
             signature.append(f"{field.name}=_default_{field.name}")
         elif field.default_factory is not dataclasses.MISSING:
+            # the marker of a default to make, as the dataclass's constructor has it (a caller
+            # that reads the signature may pass it)
             namespace[f"_factory_{field.name}"] = field.default_factory
-            signature.append(f"{field.name}=_MISSING")
-            value = f"_factory_{field.name}() if {field.name} is _MISSING else {field.name}"
+            namespace[f"_make_{field.name}"] = parameters[field.name].default
+            signature.append(f"{field.name}=_make_{field.name}")
+            value = f"_factory_{field.name}() if {field.name} is _make_{field.name} else {field.name}"
         else:
             signature.append(field.name)
         if field.kw_only and "*" not in signature:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,3 +88,13 @@ def test_the_walk_reads_every_field_that_holds_nodes(path: Path) -> None:
     tree = parse_source(path.read_text(encoding="utf-8"))
     for node in walk(tree):
         assert iter_children(node) == _children_by_every_field(node), type(node).__name__
+
+
+def test_a_default_made_by_a_factory_is_made_when_its_marker_is_passed() -> None:
+    """Callers that build nodes from libcst's signatures (hypothesmith does) pass the marker itself."""
+    parse_source("x = a[1:2]\n")
+    marker = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]  # what libcst's signatures show
+    assert inspect.signature(cst.Slice).parameters["first_colon"].default is marker
+    built = cst.Slice(cst.Integer("1"), cst.Integer("2"), first_colon=marker)
+    assert isinstance(built.first_colon, cst.Colon)
+    assert built.deep_equals(cst.Slice(cst.Integer("1"), cst.Integer("2")))
