@@ -317,6 +317,8 @@ _job: _Job | None = None
 MAX_LOADS_PER_CHECK = 12
 #: parsed modules a process keeps for cross-file queries before it frees them
 MAX_PARSED_MODULES = 200
+#: files this long are handed to the worker processes first (a few percent of a large tree)
+LONG_FILE_CHARS = 100_000
 #: files an editor session keeps the parsed statements of, for re-parsing their next version
 KEPT_PARSES = 16
 
@@ -515,7 +517,16 @@ def _map(registered: list[tuple[Path, str]], jobs: int) -> Iterator[tuple[Path, 
     context = multiprocessing.get_context("fork")
     chunk = max(1, min(16, len(registered) // (jobs * 8)))
     with context.Pool(jobs) as pool:
-        yield from pool.imap_unordered(_check_registered, registered, chunksize=chunk)
+        yield from pool.imap_unordered(_check_registered, _long_files_first(registered, _job.project), chunksize=chunk)
+
+
+def _long_files_first(registered: list[tuple[Path, str]], project: ProjectIndex) -> list[tuple[Path, str]]:
+    """The longest files first, the others in their order (neighbours share the modules they
+    ask about): a long file handed out last keeps one process busy while the others wait."""
+    length = {module_name: len(project.source(module_name)) for _, module_name in registered}
+    long_files = [item for item in registered if length[item[1]] > LONG_FILE_CHARS]
+    long_files.sort(key=lambda item: -length[item[1]])
+    return long_files + [item for item in registered if length[item[1]] <= LONG_FILE_CHARS]
 
 
 class LiveProject:

@@ -228,3 +228,11 @@ def test_a_reader_that_stops_early_gets_no_error() -> None:
     linter.wait(timeout=120)
     assert b"ML" in first
     assert errors == ""
+
+
+def test_worker_processes_report_what_one_process_does(capsys: pytest.CaptureFixture[str]) -> None:
+    fixtures = str(Path(__file__).resolve().parent.parent / "fixtures")
+    one = run_cli(capsys, "check", "--no-cache", "--output-format", "json", "--jobs", "1", fixtures)
+    two = run_cli(capsys, "check", "--no-cache", "--output-format", "json", "--jobs", "2", fixtures)
+    assert one[0] == two[0] == 1
+    assert json.loads(one[1]) == json.loads(two[1]) != []

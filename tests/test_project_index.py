@@ -12,7 +12,7 @@ import libcst as cst
 from mllint.config import Settings
 from mllint.context import ModuleContext
 from mllint.registry import all_rules
-from mllint.runner import check_registered, load_context, module_name_for
+from mllint.runner import LONG_FILE_CHARS, _long_files_first, check_registered, load_context, module_name_for
 from mllint.semantic.project import MAX_CALLER_MODULES, FunctionInfo, ProjectIndex
 
 HELPER = """
@@ -369,3 +369,11 @@ def test_a_module_parsed_in_full_then_dropped_is_parsed_in_part_afterwards() -> 
     wanted = project.resolve_function("helpers.wanted")
     assert wanted is not None and wanted.ctx.source.splitlines()[3] == "def wanted():"
     assert not project.modules and project.partly_parsed == {"helpers": {"wanted"}}
+
+
+def test_worker_processes_get_the_longest_files_first() -> None:
+    long_text = "x = 1\n" * (LONG_FILE_CHARS // 6 + 1)
+    project = project_of({"a": "pass\n", "b": long_text, "c": "pass\n", "d": long_text * 2, "e": "pass\n"})
+    registered = [(Path(f"{name}.py"), name) for name in "abcde"]
+    order = [name for _, name in _long_files_first(registered, project)]
+    assert order == ["d", "b", "a", "c", "e"]
