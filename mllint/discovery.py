@@ -138,17 +138,20 @@ class GitIgnore:
                 break
 
 
-def _matches(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
+def _matches(path: Path, root: Path, patterns: re.Pattern[str]) -> bool:
     try:
         relative = path.relative_to(root).as_posix()
     except ValueError:
         relative = path.as_posix()
-    return any(
-        fnmatch.fnmatchcase(path.name, pattern) or fnmatch.fnmatchcase(relative, pattern) for pattern in patterns
-    )
+    return patterns.match(path.name) is not None or patterns.match(relative) is not None
 
 
-def _excluded_with_parents(path: Path, root: Path, patterns: tuple[str, ...]) -> bool:
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One expression for the file patterns (as :func:`fnmatch.fnmatchcase` reads each)."""
+    return re.compile("|".join(fnmatch.translate(pattern) for pattern in patterns) or "(?!)")
+
+
+def _excluded_with_parents(path: Path, root: Path, patterns: re.Pattern[str]) -> bool:
     """An explicit file is excluded when it, or a folder above it below the root, matches."""
     candidates = [path, *(parent for parent in path.parents if parent.is_relative_to(root) and parent != root)]
     return any(_matches(candidate, root, patterns) for candidate in candidates)
@@ -160,7 +163,7 @@ def is_virtualenv(folder: Path) -> bool:
 
 def discover_files(paths: list[Path], settings: Settings) -> Iterator[Path]:
     """Files to lint, in a stable order; explicit file arguments are always included."""
-    exclude = (settings.exclude or DEFAULT_EXCLUDE) + settings.extend_exclude
+    exclude = _any_of((settings.exclude or DEFAULT_EXCLUDE) + settings.extend_exclude)
     gitignore = GitIgnore()
     seen: set[Path] = set()
     for path in paths:
@@ -182,7 +185,7 @@ def _walk(
     folder: Path,
     real: Path,
     settings: Settings,
-    exclude: tuple[str, ...],
+    exclude: re.Pattern[str],
     gitignore: GitIgnore,
     seen: set[Path],
     visited: set[Path],
