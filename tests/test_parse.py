@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import libcst as cst
@@ -12,7 +12,7 @@ import pytest
 
 from mllint.construction import unchecked_node_construction
 from mllint.runner import _bracket_depth, parse_source
-from mllint.semantic.scan import _child_fields, iter_children, walk
+from mllint.semantic.scan import _child_fields, _children_function, iter_children, walk
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DATA = Path(__file__).resolve().parent / "data"
@@ -98,3 +98,18 @@ def test_a_default_made_by_a_factory_is_made_when_its_marker_is_passed() -> None
     built = cst.Slice(cst.Integer("1"), cst.Integer("2"), first_colon=marker)
     assert isinstance(built.first_colon, cst.Colon)
     assert built.deep_equals(cst.Slice(cst.Integer("1"), cst.Integer("2")))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Annotated:
+    """A node class whose annotations are strings (a module with postponed annotations)."""
+
+    items: Sequence[cst.Name]
+    single: cst.Name
+    label: str
+
+
+def test_fields_whose_annotations_are_not_understood_are_read_whole() -> None:
+    first, second, single = cst.Name("a"), cst.Name("b"), cst.Name("c")
+    children = _children_function(_Annotated)(_Annotated([first, second], single, "label"))
+    assert children == [first, second, single]

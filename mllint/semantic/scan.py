@@ -10,7 +10,7 @@ import dataclasses
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, ForwardRef, Literal, Union, get_args, get_origin
 
 import libcst as cst
 
@@ -150,6 +150,8 @@ def _only_nodes(annotation: object) -> bool:
 
 def _sequence_items(annotation: object) -> tuple[object, ...] | None:
     """The annotations of the items when the field may hold a sequence; None when it may not."""
+    if isinstance(annotation, (str, ForwardRef)):
+        return (annotation,)  # not understood: read as a sequence of anything, or a node
     origin = get_origin(annotation)
     if origin is Sequence:
         return get_args(annotation)
