@@ -203,8 +203,9 @@ class ProjectIndex:
     def _definition_lines(
         self, module_name: str, summary: ModuleSummary
     ) -> Mapping[str, tuple[tuple[int, int], ...]] | None:
-        """The lines of the module's top-level definitions: read with its summary, or now, once
-        (the summary of a module parsed in full is told from its parse, which keeps no line numbers)."""
+        """The lines of the module's top-level definitions and of its other code (see
+        :func:`definition_spans`): read with its summary, or now, once (the summary of a module
+        parsed in full is told from its parse, which keeps no line numbers)."""
         summary = self._summaries.get(module_name) or summary
         if summary.spans is None:
             try:
