@@ -48,6 +48,17 @@ def test_parses_change_no_class_of_libcst() -> None:
     assert {node_class: dict(vars(node_class)) for node_class in classes} == versions
 
 
+def test_nodes_are_hashed_by_identity_in_c() -> None:
+    """Tables keyed by node hash every node of a tree: a Python ``__hash__`` cost 2.5x the insertion."""
+    tree = parse_source("x = f(x)\n")
+    first, second = cst.Name("x"), cst.Name("x")
+    table = {first: 1, second: 2, tree: 3}
+    assert table[first] == 1 and table[second] == 2 and table[tree] == 3
+    assert first != second and first.deep_equals(second)
+    for node_class in (cst.Name, cst.Call, cst.Module, cst.CSTNode):
+        assert node_class.__hash__ is object.__hash__
+
+
 @pytest.mark.parametrize(
     "build",
     [
