@@ -65,7 +65,7 @@ class ModuleContext:
 
     def enclosing(self, node: cst.CSTNode, kind: type[NodeT] | tuple[type[NodeT], ...]) -> NodeT | None:
         for ancestor in self.ancestors(node):
-            if isinstance(ancestor, kind):
+            if _is_kind(ancestor.__class__, kind):
                 return ancestor  # type: ignore[return-value]
         return None
 
@@ -213,3 +213,18 @@ class ModuleContext:
             cfg.graph.clear()
         self._cfgs.clear()
         self.memo.clear()
+
+
+_KINDS: dict[tuple[type, object], bool] = {}
+
+
+def _is_kind(node_class: type, kind: type | tuple[type, ...]) -> bool:
+    """``issubclass``, memoized: ``isinstance`` against libcst's classes (abstract-based) costs a
+    Python-level check whenever the node's type is not the class itself, and the walks up the
+    tree test every ancestor."""
+    if node_class is kind:
+        return True
+    known = _KINDS.get((node_class, kind))
+    if known is None:
+        known = _KINDS[node_class, kind] = issubclass(node_class, kind)
+    return known

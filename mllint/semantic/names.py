@@ -12,11 +12,13 @@ import libcst as cst
 
 def dotted_name(expr: cst.BaseExpression) -> str | None:
     """``a.b.c`` for a chain of attributes on a name, else None."""
+    # by type, not ``isinstance``: libcst's classes are abstract-based, and an ``isinstance`` that
+    # fails costs a Python-level check; rules ask this of nearly every expression they look at
     parts: list[str] = []
-    while isinstance(expr, cst.Attribute):
-        parts.append(expr.attr.value)
-        expr = expr.value
-    if not isinstance(expr, cst.Name):
+    while expr.__class__ is cst.Attribute:
+        parts.append(expr.attr.value)  # type: ignore[attr-defined]
+        expr = expr.value  # type: ignore[attr-defined]
+    if expr.__class__ is not cst.Name:
         return None
     parts.append(expr.value)
     return ".".join(reversed(parts))

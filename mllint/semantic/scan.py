@@ -175,7 +175,8 @@ def _sequence_items(annotation: object) -> tuple[object, ...] | None:
 
 
 def _is_node(kind: type) -> bool:
-    # by type, memoized: ``isinstance`` against the abstract CSTNode costs an ABC check per call
+    # by type, memoized: ``isinstance`` against libcst's classes (abstract-based) costs a
+    # Python-level check whenever the node's type is not the class itself
     known = _NODE_TYPES.get(kind)
     if known is None:
         known = _NODE_TYPES[kind] = issubclass(kind, cst.CSTNode)
@@ -197,7 +198,7 @@ def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 def _targets(
     target: cst.BaseExpression, path: tuple[int, ...] = ()
 ) -> list[tuple[cst.BaseExpression, tuple[int, ...]]]:
-    if isinstance(target, (cst.Tuple, cst.List)):
+    if target.__class__ is cst.Tuple or target.__class__ is cst.List:
         found: list[tuple[cst.BaseExpression, tuple[int, ...]]] = []
         for index, element in enumerate(target.elements):
             found.extend(_targets(element.value, (*path, index)))
@@ -291,12 +292,13 @@ class ModuleScan:
     def _bind(self, target: cst.BaseExpression, binding: Binding) -> None:
         for element, path in _targets(target):
             bound = Binding(binding.value, binding.path + path, binding.kind, binding.node)
-            if isinstance(element, cst.Name):
-                self._scope.names.setdefault(element.value, []).append(bound)
+            # node kinds by type (see :func:`_is_node`)
+            if element.__class__ is cst.Name:
+                self._scope.names.setdefault(element.value, []).append(bound)  # type: ignore[attr-defined]
             elif (
                 isinstance(element, cst.Attribute)
-                and isinstance(element.value, cst.Name)
-                and element.value.value == "self"
+                and element.value.__class__ is cst.Name
+                and element.value.value == "self"  # type: ignore[attr-defined]
             ):
                 self._scope.self_attributes.setdefault(element.attr.value, []).append(bound)
 

@@ -304,10 +304,11 @@ def is_no_grad(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
 def without_grad(ctx: ModuleContext, node: cst.CSTNode) -> bool:
     """The node runs with autograd off: in a ``no_grad`` block or a function decorated with it."""
     for ancestor in ctx.ancestors(node):
-        if isinstance(ancestor, cst.With) and any(is_no_grad(ctx, item.item) for item in ancestor.items):
+        kind = ancestor.__class__  # by type: asked of every call, up every ancestor (see ``_is_node``)
+        if kind is cst.With and any(is_no_grad(ctx, item.item) for item in ancestor.items):  # type: ignore[attr-defined]
             return True
-        if isinstance(ancestor, cst.FunctionDef):
-            return any(is_no_grad(ctx, decorator.decorator) for decorator in ancestor.decorators)
+        if kind is cst.FunctionDef:
+            return any(is_no_grad(ctx, d.decorator) for d in ancestor.decorators)  # type: ignore[attr-defined]
     return False
 
 
