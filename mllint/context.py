@@ -12,7 +12,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from mllint.incremental import python_statements
 from mllint.semantic.names import NameTable
-from mllint.semantic.scan import Binding, ModuleScan, ScopeTable, iter_children, walk
+from mllint.semantic.scan import Binding, ModuleScan, ScopeTable, is_kind, iter_children, walk
 
 if TYPE_CHECKING:
     from mllint.semantic.cfg import ControlFlowGraph
@@ -65,7 +65,7 @@ class ModuleContext:
 
     def enclosing(self, node: cst.CSTNode, kind: type[NodeT] | tuple[type[NodeT], ...]) -> NodeT | None:
         for ancestor in self.ancestors(node):
-            if _is_kind(ancestor.__class__, kind):
+            if is_kind(ancestor.__class__, kind):
                 return ancestor  # type: ignore[return-value]
         return None
 
@@ -213,18 +213,3 @@ class ModuleContext:
             cfg.graph.clear()
         self._cfgs.clear()
         self.memo.clear()
-
-
-_KINDS: dict[tuple[type, object], bool] = {}
-
-
-def _is_kind(node_class: type, kind: type | tuple[type, ...]) -> bool:
-    """``issubclass``, memoized: ``isinstance`` against libcst's classes (abstract-based) costs a
-    Python-level check whenever the node's type is not the class itself, and the walks up the
-    tree test every ancestor."""
-    if node_class is kind:
-        return True
-    known = _KINDS.get((node_class, kind))
-    if known is None:
-        known = _KINDS[node_class, kind] = issubclass(node_class, kind)
-    return known

@@ -12,8 +12,8 @@ import libcst as cst
 
 def dotted_name(expr: cst.BaseExpression) -> str | None:
     """``a.b.c`` for a chain of attributes on a name, else None."""
-    # by type, not ``isinstance``: libcst's classes are abstract-based, and an ``isinstance`` that
-    # fails costs a Python-level check; rules ask this of nearly every expression they look at
+    # by class, not ``isinstance`` (see ``mllint.semantic.scan.is_kind``): rules ask this of nearly
+    # every expression they look at
     parts: list[str] = []
     while expr.__class__ is cst.Attribute:
         parts.append(expr.attr.value)  # type: ignore[attr-defined]

@@ -124,12 +124,12 @@ def _field_code(name: str, annotation: object) -> list[str]:
     """The lines of a children function that add the nodes of one field."""
     if _only_nodes(annotation):
         return [f"    found.append(node.{name})"]
-    items = _sequence_items(annotation)
-    if get_origin(annotation) is Sequence and items is not None and all(_only_nodes(item) for item in items):
+    if get_origin(annotation) is Sequence and all(_only_nodes(item) for item in get_args(annotation)):
         return [f"    found.extend(node.{name})"]
     arguments = get_args(annotation) if get_origin(annotation) in _UNIONS else ()
     if type(None) in arguments and all(_only_nodes(a) for a in arguments if a is not type(None)):
         return [f"    value = node.{name}", "    if value is not None:", "        found.append(value)"]
+    items = _sequence_items(annotation)
     if items is None and not _may_hold_node(annotation):
         return []
     lines = [f"    value = node.{name}", "    kind = value.__class__"]
@@ -174,16 +174,23 @@ def _sequence_items(annotation: object) -> tuple[object, ...] | None:
     return None
 
 
-def _is_node(kind: type) -> bool:
-    # by type, memoized: ``isinstance`` against libcst's classes (abstract-based) costs a
-    # Python-level check whenever the node's type is not the class itself
-    known = _NODE_TYPES.get(kind)
+def is_kind(node_class: type, kind: type | tuple[type, ...]) -> bool:
+    """``issubclass``, memoized. ``isinstance`` against libcst's classes (abstract-based) runs a
+    Python-level check whenever the node's type is not the class itself: code that tests every
+    node, or every ancestor, tests node kinds by class or through this."""
+    if node_class is kind:
+        return True
+    known = _KINDS.get((node_class, kind))
     if known is None:
-        known = _NODE_TYPES[kind] = issubclass(kind, cst.CSTNode)
+        known = _KINDS[node_class, kind] = issubclass(node_class, kind)
     return known
 
 
-_NODE_TYPES: dict[type, bool] = {}
+_KINDS: dict[tuple[type, object], bool] = {}
+
+
+def _is_node(kind: type) -> bool:
+    return is_kind(kind, cst.CSTNode)
 
 
 def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -270,7 +277,7 @@ class ModuleScan:
             handler = handlers.get(kind)
             if handler is not None:
                 handler(node)
-                # by type: ``isinstance`` against libcst's abstract classes costs a call per node
+                # by class (see :func:`is_kind`)
                 if kind is cst.FunctionDef or kind is cst.ClassDef:
                     stack.append(_Leave(node))
             children_function = children_of.get(kind)
@@ -292,15 +299,15 @@ class ModuleScan:
     def _bind(self, target: cst.BaseExpression, binding: Binding) -> None:
         for element, path in _targets(target):
             bound = Binding(binding.value, binding.path + path, binding.kind, binding.node)
-            # node kinds by type (see :func:`_is_node`)
+            # node kinds by class (see :func:`is_kind`)
             if element.__class__ is cst.Name:
                 self._scope.names.setdefault(element.value, []).append(bound)  # type: ignore[attr-defined]
             elif (
-                isinstance(element, cst.Attribute)
-                and element.value.__class__ is cst.Name
+                element.__class__ is cst.Attribute
+                and element.value.__class__ is cst.Name  # type: ignore[attr-defined]
                 and element.value.value == "self"  # type: ignore[attr-defined]
             ):
-                self._scope.self_attributes.setdefault(element.attr.value, []).append(bound)
+                self._scope.self_attributes.setdefault(element.attr.value, []).append(bound)  # type: ignore[attr-defined]
 
     # -- definitions -------------------------------------------------------------------------
     def _at_top_level(self) -> bool:

@@ -304,7 +304,7 @@ def is_no_grad(ctx: ModuleContext, expr: cst.BaseExpression) -> bool:
 def without_grad(ctx: ModuleContext, node: cst.CSTNode) -> bool:
     """The node runs with autograd off: in a ``no_grad`` block or a function decorated with it."""
     for ancestor in ctx.ancestors(node):
-        kind = ancestor.__class__  # by type: asked of every call, up every ancestor (see ``_is_node``)
+        kind = ancestor.__class__  # by class: asked of every call, up every ancestor (see ``is_kind``)
         if kind is cst.With and any(is_no_grad(ctx, item.item) for item in ancestor.items):  # type: ignore[attr-defined]
             return True
         if kind is cst.FunctionDef:
